@@ -1,1 +1,79 @@
-//! placeholder
+//! The storage contract: one [`Store`] trait that the API talks to, whatever holds the data.
+//!
+//! Two backends implement it (`muster-store-postgres`, `muster-store-sqlite`), each with
+//! its own migrations; the conformance suite in [`testing`] (behind the `testing` feature)
+//! runs against both, because runtime SQL in two dialects is only as good as its tests.
+//! The store owns the rules that need a transaction (attendance capacity, promotion,
+//! optimistic concurrency); the decisions themselves come from `muster-domain`.
+
+mod error;
+mod filter;
+mod idempotency;
+mod page;
+#[cfg(feature = "sql")]
+pub mod rows;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use error::StoreError;
+pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter};
+pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
+pub use page::{Cursor, DEFAULT_LIMIT, Listed, MAX_LIMIT, Page};
+
+use async_trait::async_trait;
+use muster_domain::attendance::{Attendance, AttendancePatch, NewAttendance};
+use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
+use muster_domain::event::{Event, EventPatch, NewEvent};
+use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
+use uuid::Uuid;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// `Some(v)`: the write happens only if the row's version is still `v` (HTTP `If-Match`).
+pub type Expected = Option<i64>;
+
+/// Everything Muster keeps. Object-safe so the API holds an `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The backend's name for logs and `/ready` (`postgres`, `sqlite`).
+    fn backend(&self) -> &'static str;
+    /// Cheap round trip proving the store answers.
+    async fn ping(&self) -> Result<()>;
+
+    async fn create_candidate(&self, new: NewCandidate) -> Result<Candidate>;
+    async fn get_candidate(&self, id: Uuid) -> Result<Candidate>;
+    async fn list_candidates(&self, filter: &CandidateFilter, page: Page) -> Result<Listed<Candidate>>;
+    async fn update_candidate(&self, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate>;
+    async fn delete_candidate(&self, id: Uuid, expected: Expected) -> Result<()>;
+
+    async fn create_volunteer(&self, new: NewVolunteer) -> Result<Volunteer>;
+    async fn get_volunteer(&self, id: Uuid) -> Result<Volunteer>;
+    async fn list_volunteers(&self, filter: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>>;
+    async fn update_volunteer(&self, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer>;
+    async fn delete_volunteer(&self, id: Uuid, expected: Expected) -> Result<()>;
+
+    async fn create_event(&self, new: NewEvent) -> Result<Event>;
+    async fn get_event(&self, id: Uuid) -> Result<Event>;
+    async fn list_events(&self, filter: &EventFilter, page: Page) -> Result<Listed<Event>>;
+    /// Raising the capacity promotes waitlisted attendances into the new seats.
+    async fn update_event(&self, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event>;
+    async fn delete_event(&self, id: Uuid, expected: Expected) -> Result<()>;
+
+    /// Decides `registered` or `waitlisted` from the event's capacity, atomically.
+    async fn create_attendance(&self, new: NewAttendance) -> Result<Attendance>;
+    async fn get_attendance(&self, id: Uuid) -> Result<Attendance>;
+    async fn list_attendances(&self, filter: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>>;
+    /// Status changes follow `muster_domain::attendance::transition`; freeing a seat
+    /// promotes the oldest waitlisted attendance in the same transaction.
+    async fn update_attendance(&self, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance>;
+    /// Deleting a seat holder promotes the oldest waitlisted attendance too.
+    async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()>;
+    async fn check_in(&self, id: Uuid) -> Result<Attendance>;
+
+    /// Claims an idempotency key, or returns what an earlier request with it did.
+    async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin>;
+    /// Stores the response of the request that claimed the key.
+    async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()>;
+    /// Releases a claim whose request failed, so a retry can run again.
+    async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()>;
+}

@@ -1,0 +1,61 @@
+//! Statements every resource runs the same way: fetch one row, conditional delete.
+
+use crate::errors::{map_delete, map_err};
+use muster_store::{Expected, Result, StoreError};
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// Refuses a write whose `If-Match` version is stale.
+pub fn check_version(entity: &'static str, current: i64, expected: Expected) -> Result<()> {
+    match expected {
+        Some(v) if v != current => Err(StoreError::PreconditionFailed { entity, expected: v }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the row with `id` (`lock` takes it FOR UPDATE inside a transaction).
+pub async fn fetch<'e, R>(
+    ex: impl PgExecutor<'e>,
+    table: &str,
+    columns: &str,
+    entity: &'static str,
+    id: Uuid,
+    lock: bool,
+) -> Result<R>
+where
+    R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+{
+    let sql = format!("SELECT {columns} FROM {table} WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
+    sqlx::query_as(&sql)
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound { entity })
+}
+
+/// Deletes the row with `id` if its version matches; `referenced` is the conflict message
+/// when other rows still point at it.
+pub async fn delete(
+    pool: &PgPool,
+    table: &str,
+    entity: &'static str,
+    id: Uuid,
+    expected: Expected,
+    referenced: &str,
+) -> Result<()> {
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let version: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = $1 FOR UPDATE"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    check_version(entity, version.ok_or(StoreError::NotFound { entity })?, expected)?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_delete(e, referenced))?;
+    tx.commit().await.map_err(map_err)
+}

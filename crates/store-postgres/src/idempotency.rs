@@ -1,0 +1,81 @@
+//! Idempotency keys in PostgreSQL: claimed with an insert that only one request can win.
+
+use crate::errors::map_err;
+use chrono::{DateTime, Duration, Utc};
+use muster_store::{
+    ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, Result, StoreError, StoredResponse,
+};
+use sqlx::PgPool;
+use sqlx::types::Json;
+
+pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
+    let now = Utc::now();
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (principal, key) DO NOTHING",
+    )
+    .bind(&key.principal)
+    .bind(&key.key)
+    .bind(fingerprint)
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    if claimed.rows_affected() == 1 {
+        return Ok(IdempotencyBegin::Claimed);
+    }
+    let row: Option<(String, Option<Json<StoredResponse>>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT fingerprint, response, created_at FROM idempotency_keys WHERE principal = $1 AND key = $2",
+    )
+    .bind(&key.principal)
+    .bind(&key.key)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?;
+    // deleted between the two statements: the caller may simply retry
+    let (fp, response, created_at) = row.ok_or_else(|| StoreError::Unavailable("idempotency key raced".into()))?;
+    let expired = created_at < now - Duration::hours(RETENTION_HOURS);
+    let abandoned = response.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECS);
+    if expired || abandoned {
+        // take the key over, unless another request just did
+        let taken = sqlx::query(
+            "UPDATE idempotency_keys SET fingerprint = $3, response = NULL, created_at = $4 \
+             WHERE principal = $1 AND key = $2 AND created_at = $5",
+        )
+        .bind(&key.principal)
+        .bind(&key.key)
+        .bind(fingerprint)
+        .bind(now)
+        .bind(created_at)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+        return Ok(if taken.rows_affected() == 1 { IdempotencyBegin::Claimed } else { IdempotencyBegin::InProgress });
+    }
+    Ok(match response {
+        _ if fp != fingerprint => IdempotencyBegin::Mismatch,
+        None => IdempotencyBegin::InProgress,
+        Some(Json(r)) => IdempotencyBegin::Done(r),
+    })
+}
+
+pub async fn complete(pool: &PgPool, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
+    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND key = $2")
+        .bind(&key.principal)
+        .bind(&key.key)
+        .bind(Json(response))
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+pub async fn abort(pool: &PgPool, key: &IdempotencyKey) -> Result<()> {
+    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response IS NULL")
+        .bind(&key.principal)
+        .bind(&key.key)
+        .execute(pool)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}

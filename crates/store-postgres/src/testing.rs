@@ -1,0 +1,44 @@
+//! Test support: a migrated store in a schema of its own, so tests run in parallel on one
+//! server without seeing each other's rows.
+
+use crate::{PgSettings, PgStore};
+use sqlx::{Connection, Executor, PgConnection};
+use std::time::Duration;
+
+/// The server tests use: `MUSTER_TEST_POSTGRES_URL`, default the local trust-auth one.
+pub fn server_url() -> String {
+    std::env::var("MUSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// The database tests use, created on first use.
+pub async fn database_url() -> String {
+    let server = server_url();
+    let mut conn = PgConnection::connect(&format!("{server}/postgres")).await.unwrap_or_else(|e| {
+        panic!("PostgreSQL tests need a server at {server} (set MUSTER_TEST_POSTGRES_URL): {e}")
+    });
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'muster_test')")
+        .fetch_one(&mut conn)
+        .await
+        .expect("query pg_database");
+    if !exists {
+        // parallel tests may race to create it; losing that race is fine
+        let _ = conn.execute("CREATE DATABASE muster_test").await;
+    }
+    format!("{server}/muster_test")
+}
+
+/// A migrated, empty store in a fresh schema.
+pub async fn fresh_store() -> PgStore {
+    let url = database_url().await;
+    let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = PgConnection::connect(&url).await.expect("connect to muster_test");
+    conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
+    let settings = PgSettings {
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(30),
+        schema: Some(schema),
+    };
+    let store = PgStore::connect(&url, &settings).expect("connect options");
+    store.migrate().await.expect("migrate test schema");
+    store
+}

@@ -1,0 +1,47 @@
+//! List filters, already parsed: a store turns each `Some` into one `WHERE` condition.
+
+use chrono::{DateTime, Utc};
+use muster_domain::attendance::AttendanceStatus;
+use muster_domain::candidate::CandidateStatus;
+use muster_domain::event::{EventStatus, EventType, Visibility};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CandidateFilter {
+    pub status: Option<CandidateStatus>,
+    pub office: Option<String>,
+    pub party: Option<String>,
+    pub district: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct VolunteerFilter {
+    pub candidate_id: Option<Uuid>,
+    /// Compared with the stored normalised (lower-cased) email.
+    pub email: Option<String>,
+    pub zip_code: Option<String>,
+    pub tag: Option<String>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub candidate_id: Option<Uuid>,
+    pub event_type: Option<EventType>,
+    pub status: Option<EventStatus>,
+    pub visibility: Option<Visibility>,
+    /// Events starting at or after this instant.
+    pub starts_after: Option<DateTime<Utc>>,
+    /// Events starting before this instant.
+    pub starts_before: Option<DateTime<Utc>>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AttendanceFilter {
+    pub event_id: Option<Uuid>,
+    pub volunteer_id: Option<Uuid>,
+    pub status: Option<AttendanceStatus>,
+    pub updated_since: Option<DateTime<Utc>>,
+}
