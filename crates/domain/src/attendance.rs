@@ -61,7 +61,10 @@ impl NewAttendance {
         }
         let event_id = f.required("event_id", uuid);
         let volunteer_id = f.required("volunteer_id", uuid);
-        f.finish(|| NewAttendance { event_id: event_id.expect("checked"), volunteer_id: volunteer_id.expect("checked") })
+        f.finish(|| NewAttendance {
+            event_id: event_id.expect("checked"),
+            volunteer_id: volunteer_id.expect("checked"),
+        })
     }
 }
 
@@ -142,8 +145,14 @@ mod tests {
 
     #[test]
     fn only_a_seat_holder_frees_a_seat() {
-        assert_eq!(transition(S::Registered, S::Cancelled), Ok(Transition::To { status: S::Cancelled, frees_seat: true }));
-        assert_eq!(transition(S::Waitlisted, S::Cancelled), Ok(Transition::To { status: S::Cancelled, frees_seat: false }));
+        assert_eq!(
+            transition(S::Registered, S::Cancelled),
+            Ok(Transition::To { status: S::Cancelled, frees_seat: true })
+        );
+        assert_eq!(
+            transition(S::Waitlisted, S::Cancelled),
+            Ok(Transition::To { status: S::Cancelled, frees_seat: false })
+        );
         assert!(transition(S::Waitlisted, S::Registered).is_err());
         assert!(transition(S::Registered, S::Waitlisted).is_err());
         assert_eq!(transition(S::Cancelled, S::Registered), Ok(Transition::Rejoin));

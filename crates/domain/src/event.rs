@@ -71,7 +71,11 @@ impl Location {
                 "zip_code" => {
                     loc.zip_code = Some(ZipCode::parse(s).map_err(|m| format!("zip_code {m}"))?.as_str().to_owned());
                 }
-                _ => return Err(format!("{key} is not a location field; expected venue, address, city, state, zip_code")),
+                _ => {
+                    return Err(format!(
+                        "{key} is not a location field; expected venue, address, city, state, zip_code"
+                    ));
+                }
             }
         }
         if loc == Location::default() {
@@ -136,8 +140,18 @@ pub struct EventPatch {
 }
 
 const FIELDS: &[&str] = &[
-    "candidate_id", "title", "description", "event_type", "starts_at", "ends_at", "timezone", "location",
-    "virtual_url", "capacity", "visibility", "status",
+    "candidate_id",
+    "title",
+    "description",
+    "event_type",
+    "starts_at",
+    "ends_at",
+    "timezone",
+    "location",
+    "virtual_url",
+    "capacity",
+    "visibility",
+    "status",
 ];
 
 fn title(v: &Value) -> Result<Text, String> {
@@ -299,7 +313,10 @@ mod tests {
         let mut ev = Event::create(NewEvent::from_json(base().as_object().unwrap()).unwrap(), Uuid::now_v7(), now);
         let p = EventPatch::from_json(json!({"starts_at": "2026-11-08T00:00:00Z"}).as_object().unwrap()).unwrap();
         assert_eq!(ev.apply(p, now).unwrap_err().0[0].field, "ends_at");
-        let p = EventPatch::from_json(json!({"capacity": null, "location": {"city": "Boston", "state": "ma"}}).as_object().unwrap()).unwrap();
+        let p = EventPatch::from_json(
+            json!({"capacity": null, "location": {"city": "Boston", "state": "ma"}}).as_object().unwrap(),
+        )
+        .unwrap();
         ev.apply(p, now).unwrap();
         assert_eq!(ev.location.unwrap().state.as_deref(), Some("MA"));
     }

@@ -111,9 +111,7 @@ pub fn uuid(v: &Value) -> Result<uuid::Uuid, String> {
 
 /// A whole number in `min..=max`.
 pub fn int_in(v: &Value, min: i64, max: i64) -> Result<i64, String> {
-    let n = v
-        .as_i64()
-        .ok_or_else(|| format!("must be a whole number, not {}", kind(v)))?;
+    let n = v.as_i64().ok_or_else(|| format!("must be a whole number, not {}", kind(v)))?;
     if n < min || n > max {
         return Err(format!("must be between {min} and {max}"));
     }

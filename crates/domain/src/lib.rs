@@ -7,8 +7,8 @@
 pub mod attendance;
 pub mod candidate;
 pub mod error;
-pub mod input;
 pub mod event;
+pub mod input;
 pub mod text;
 pub mod volunteer;
 

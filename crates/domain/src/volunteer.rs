@@ -53,9 +53,7 @@ impl Tag {
 
 /// At most 20 distinct tags, in the order given.
 fn tags(v: &Value) -> Result<Vec<Tag>, String> {
-    let items = v
-        .as_array()
-        .ok_or_else(|| format!("must be an array of strings, not {}", kind(v)))?;
+    let items = v.as_array().ok_or_else(|| format!("must be an array of strings, not {}", kind(v)))?;
     if items.len() > 20 {
         return Err("at most 20 tags".into());
     }

@@ -1,1 +1,93 @@
-fn main() {}
+//! `muster`: one binary for the API and its tools. Parsing only; the work is in the library.
+
+use clap::{Parser, Subcommand};
+use muster::config::{Config, LogFormat};
+use muster::store::Opened;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "muster", version = muster::LONG_VERSION, about = "Muster: the campaign organizing API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API (applies migrations first unless MUSTER_MIGRATE=false).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Load realistic demo data.
+    Seed(muster::seed::SeedArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let cfg = match Config::load() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("muster: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match runtime.block_on(run(cli.command, cfg)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "muster stopped");
+            eprintln!("muster: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+    let opened = Opened::open(&cfg)?;
+    match command {
+        Command::Migrate => {
+            opened.migrate_patiently(Duration::from_secs(30)).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }
+        Command::Seed(args) => {
+            opened.migrate_patiently(Duration::from_secs(30)).await?;
+            muster::seed::run(&opened, &args).await
+        }
+        Command::Serve => {
+            if cfg.migrate {
+                opened.migrate_patiently(Duration::from_secs(30)).await?;
+            }
+            let store = opened.into_dyn();
+            let mut state = muster_api::AppState::new(store.clone(), muster::build_info(cfg.build_number.as_deref()));
+            state.request_timeout = cfg.request_timeout;
+            let listener = tokio::net::TcpListener::bind(cfg.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("MUSTER_LISTEN: cannot listen on {}: {e}", cfg.listen))?;
+            tracing::info!(
+                listen = %listener.local_addr()?, backend = store.backend(), build = %state.build.build,
+                "muster serving"
+            );
+            muster::server::run(
+                listener,
+                state,
+                muster::server::shutdown_signal(),
+                cfg.drain_delay,
+                cfg.shutdown_timeout,
+            )
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&cfg.log_filter);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cfg.log_format {
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}

@@ -89,12 +89,15 @@ pub async fn create(pool: &PgPool, new: NewAttendance) -> Result<Attendance> {
     .execute(&mut *tx)
     .await
     .map_err(|e| {
-        map_write(e, &[Reference {
-            constraint: "attendances_volunteer_id_fkey",
-            field: "volunteer_id",
-            entity: "volunteer",
-            id: Some(new.volunteer_id),
-        }])
+        map_write(
+            e,
+            &[Reference {
+                constraint: "attendances_volunteer_id_fkey",
+                field: "volunteer_id",
+                entity: "volunteer",
+                id: Some(new.volunteer_id),
+            }],
+        )
     })?;
     tx.commit().await.map_err(map_err)?;
     Ok(a)
@@ -148,8 +151,9 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(Attendance, Option<i
         .map_err(map_err)?
         .ok_or(StoreError::NotFound { entity: ENTITY })?;
     let capacity = lock_event(conn, event_id).await?.ok_or(StoreError::NotFound { entity: ENTITY })?;
-    let a: Attendance =
-        common::fetch::<AttendanceRow>(&mut *conn, "attendances", ATTENDANCE_COLUMNS, ENTITY, id, true).await?.try_into()?;
+    let a: Attendance = common::fetch::<AttendanceRow>(&mut *conn, "attendances", ATTENDANCE_COLUMNS, ENTITY, id, true)
+        .await?
+        .try_into()?;
     Ok((a, capacity))
 }
 

@@ -27,12 +27,7 @@ where
     R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
 {
     let sql = format!("SELECT {columns} FROM {table} WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
-    sqlx::query_as(&sql)
-        .bind(id)
-        .fetch_optional(ex)
-        .await
-        .map_err(map_err)?
-        .ok_or(StoreError::NotFound { entity })
+    sqlx::query_as(&sql).bind(id).fetch_optional(ex).await.map_err(map_err)?.ok_or(StoreError::NotFound { entity })
 }
 
 /// Deletes the row with `id` if its version matches; `referenced` is the conflict message

@@ -39,24 +39,22 @@ pub struct Reference<'a> {
 
 /// Maps an insert/update error, turning a broken reference into a 422 naming the field.
 pub fn map_write(e: sqlx::Error, refs: &[Reference<'_>]) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.code().as_deref() == Some("23503") {
-            if let Some(r) = refs.iter().find(|r| Some(r.constraint) == db.constraint()) {
-                if let Some(id) = r.id {
-                    return StoreError::missing_reference(r.field, r.entity, id);
-                }
-            }
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.code().as_deref() == Some("23503")
+        && let Some(r) = refs.iter().find(|r| Some(r.constraint) == db.constraint())
+        && let Some(id) = r.id
+    {
+        return StoreError::missing_reference(r.field, r.entity, id);
     }
     map_err(e)
 }
 
 /// Maps a delete error: a row still referenced is a conflict the client can resolve.
 pub fn map_delete(e: sqlx::Error, message: &str) -> StoreError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.code().as_deref() == Some("23503") {
-            return StoreError::Conflict(message.to_owned());
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.code().as_deref() == Some("23503")
+    {
+        return StoreError::Conflict(message.to_owned());
     }
     map_err(e)
 }

@@ -50,12 +50,15 @@ async fn write(ex: impl PgExecutor<'_>, e: &Event, insert: bool) -> Result<()> {
         .execute(ex)
         .await
         .map_err(|err| {
-            map_write(err, &[Reference {
-                constraint: "events_candidate_id_fkey",
-                field: "candidate_id",
-                entity: "candidate",
-                id: Some(e.candidate_id),
-            }])
+            map_write(
+                err,
+                &[Reference {
+                    constraint: "events_candidate_id_fkey",
+                    field: "candidate_id",
+                    entity: "candidate",
+                    id: Some(e.candidate_id),
+                }],
+            )
         })?;
     Ok(())
 }
@@ -97,7 +100,8 @@ pub async fn list(pool: &PgPool, f: &EventFilter, page: Page) -> Result<Listed<E
 
 pub async fn update(pool: &PgPool, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
     let mut tx = pool.begin().await.map_err(map_err)?;
-    let mut e: Event = common::fetch::<EventRow>(&mut *tx, "events", EVENT_COLUMNS, ENTITY, id, true).await?.try_into()?;
+    let mut e: Event =
+        common::fetch::<EventRow>(&mut *tx, "events", EVENT_COLUMNS, ENTITY, id, true).await?.try_into()?;
     check_version(ENTITY, e.version, expected)?;
     e.apply(patch, now_micros())?;
     write(&mut *tx, &e, false).await?;
@@ -107,6 +111,7 @@ pub async fn update(pool: &PgPool, id: Uuid, patch: EventPatch, expected: Expect
 }
 
 pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
-    let referenced = "this event still has attendances; delete them first, or set the event status to cancelled instead";
+    let referenced =
+        "this event still has attendances; delete them first, or set the event status to cancelled instead";
     common::delete(pool, "events", ENTITY, id, expected, referenced).await
 }

@@ -11,6 +11,7 @@ mod common;
 mod errors;
 mod events;
 mod idempotency;
+mod import;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod volunteers;
@@ -21,8 +22,8 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
-    Result, Store, StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page, Result,
+    Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -77,6 +78,11 @@ impl PgStore {
     /// Applies pending migrations.
     pub async fn migrate(&self) -> Result<()> {
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Inserts fully formed rows in one transaction (`muster seed`, restores).
+    pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
+        import::import(&self.pool, rows).await
     }
 
     /// The pool, for bulk loaders (`muster seed`) and tests.

@@ -13,9 +13,9 @@ pub fn server_url() -> String {
 /// The database tests use, created on first use.
 pub async fn database_url() -> String {
     let server = server_url();
-    let mut conn = PgConnection::connect(&format!("{server}/postgres")).await.unwrap_or_else(|e| {
-        panic!("PostgreSQL tests need a server at {server} (set MUSTER_TEST_POSTGRES_URL): {e}")
-    });
+    let mut conn = PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {server} (set MUSTER_TEST_POSTGRES_URL): {e}"));
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'muster_test')")
         .fetch_one(&mut conn)
         .await
@@ -33,11 +33,7 @@ pub async fn fresh_store() -> PgStore {
     let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = PgConnection::connect(&url).await.expect("connect to muster_test");
     conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
-    let settings = PgSettings {
-        max_connections: 8,
-        acquire_timeout: Duration::from_secs(30),
-        schema: Some(schema),
-    };
+    let settings = PgSettings { max_connections: 8, acquire_timeout: Duration::from_secs(30), schema: Some(schema) };
     let store = PgStore::connect(&url, &settings).expect("connect options");
     store.migrate().await.expect("migrate test schema");
     store

@@ -41,12 +41,15 @@ async fn write(ex: impl PgExecutor<'_>, v: &Volunteer, insert: bool) -> Result<(
         .execute(ex)
         .await
         .map_err(|e| {
-            map_write(e, &[Reference {
-                constraint: "volunteers_candidate_id_fkey",
-                field: "candidate_id",
-                entity: "candidate",
-                id: v.candidate_id,
-            }])
+            map_write(
+                e,
+                &[Reference {
+                    constraint: "volunteers_candidate_id_fkey",
+                    field: "candidate_id",
+                    entity: "candidate",
+                    id: v.candidate_id,
+                }],
+            )
         })?;
     Ok(())
 }

@@ -1,1 +1,218 @@
-//! placeholder
+//! Muster's SQLite store: one file, for single-node deployments and local development.
+//!
+//! SQLite allows one writer at a time and has no row locks, so the store makes that
+//! explicit: every write, and every transaction that writes, goes through a pool of exactly
+//! one connection. Writers queue on that pool instead of failing with `SQLITE_BUSY`, and
+//! the rules that must hold under concurrency (attendance capacity, promotion, version
+//! checks) hold because nothing can interleave with a write transaction. Reads go through a
+//! separate pool of read-only connections; in WAL mode they see the last committed state
+//! and never wait for the writer. The conformance suite in `muster-store` checks this
+//! backend exactly as it checks PostgreSQL.
+
+mod attendances;
+mod candidates;
+mod common;
+mod errors;
+mod events;
+mod idempotency;
+mod import;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod volunteers;
+
+use async_trait::async_trait;
+use muster_domain::attendance::{Attendance, AttendancePatch, NewAttendance};
+use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
+use muster_domain::event::{Event, EventPatch, NewEvent};
+use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
+use muster_store::{
+    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page, Result,
+    Store, StoreError, StoredResponse, VolunteerFilter,
+};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub use errors::map_err;
+
+/// How long a statement waits on a lock held by another connection (a checkpoint, another
+/// process) before failing with `SQLITE_BUSY`.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct SqliteSettings {
+    /// Read-only connections for gets and lists; writes always share a single connection.
+    pub max_readers: u32,
+    /// How long a request waits for a connection (for writes: its turn at the writer)
+    /// before the store reports itself unavailable.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for SqliteSettings {
+    fn default() -> Self {
+        SqliteSettings { max_readers: 8, acquire_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// The SQLite [`Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    /// Exactly one connection: every write transaction, so writers never interleave.
+    writer: SqlitePool,
+    /// Read-only connections for single-statement reads.
+    reader: SqlitePool,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+impl SqliteStore {
+    /// Opens the database at `url_or_path`: a URL (`sqlite://muster.db`, `sqlite:muster.db`,
+    /// query parameters allowed) or a plain file path, taken literally. The file is created
+    /// on first use if missing. Connections open lazily, like the PostgreSQL store's.
+    pub fn connect(url_or_path: &str, settings: &SqliteSettings) -> Result<Self> {
+        let bad = |why: String| StoreError::Internal(format!("bad SQLite URL or path {url_or_path:?}: {why}"));
+        if url_or_path.contains(":memory:") || url_or_path.contains("mode=memory") {
+            // each pool would get its own database, and an idle pool would drop its data
+            return Err(bad("in-memory databases are not supported; give a file".into()));
+        }
+        let base = if url_or_path.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url_or_path).map_err(|e| bad(e.to_string()))?
+        } else {
+            // a path may hold `?` or `%`, which the URL parser would read as syntax
+            SqliteConnectOptions::new().filename(url_or_path)
+        };
+        let base = base.busy_timeout(BUSY_TIMEOUT).log_statements(tracing::log::LevelFilter::Trace);
+        let writer_opts = base
+            .clone()
+            .create_if_missing(true)
+            // WAL: readers see the last commit without blocking the writer, or it them
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL syncs the WAL on every commit: a write the API acknowledged survives a
+            // power cut (NORMAL, WAL's usual pairing, may lose the last commits)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(writer_opts);
+        let reader = SqlitePoolOptions::new()
+            .max_connections(settings.max_readers.max(1))
+            .acquire_timeout(settings.acquire_timeout)
+            .test_before_acquire(false)
+            .connect_lazy_with(base.read_only(true));
+        Ok(SqliteStore { writer, reader })
+    }
+
+    /// Applies pending migrations (on the writer, which also creates the file).
+    pub async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Inserts fully formed rows in one transaction (`muster seed`, restores).
+    pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
+        import::import(&self.writer, rows).await
+    }
+
+    /// The writer pool, for bulk loaders (`muster seed`) and tests. Anything that writes
+    /// must use this pool: the store's concurrency rules depend on a single writer.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.writer
+    }
+
+    /// The read-only pool.
+    pub fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.reader).await.map(drop).map_err(map_err)
+    }
+
+    async fn create_candidate(&self, new: NewCandidate) -> Result<Candidate> {
+        candidates::create(&self.writer, new).await
+    }
+    async fn get_candidate(&self, id: Uuid) -> Result<Candidate> {
+        candidates::get(&self.reader, id).await
+    }
+    async fn list_candidates(&self, filter: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
+        candidates::list(&self.reader, filter, page).await
+    }
+    async fn update_candidate(&self, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
+        candidates::update(&self.writer, id, patch, expected).await
+    }
+    async fn delete_candidate(&self, id: Uuid, expected: Expected) -> Result<()> {
+        candidates::delete(&self.writer, id, expected).await
+    }
+
+    async fn create_volunteer(&self, new: NewVolunteer) -> Result<Volunteer> {
+        volunteers::create(&self.writer, new).await
+    }
+    async fn get_volunteer(&self, id: Uuid) -> Result<Volunteer> {
+        volunteers::get(&self.reader, id).await
+    }
+    async fn list_volunteers(&self, filter: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
+        volunteers::list(&self.reader, filter, page).await
+    }
+    async fn update_volunteer(&self, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
+        volunteers::update(&self.writer, id, patch, expected).await
+    }
+    async fn delete_volunteer(&self, id: Uuid, expected: Expected) -> Result<()> {
+        volunteers::delete(&self.writer, id, expected).await
+    }
+
+    async fn create_event(&self, new: NewEvent) -> Result<Event> {
+        events::create(&self.writer, new).await
+    }
+    async fn get_event(&self, id: Uuid) -> Result<Event> {
+        events::get(&self.reader, id).await
+    }
+    async fn list_events(&self, filter: &EventFilter, page: Page) -> Result<Listed<Event>> {
+        events::list(&self.reader, filter, page).await
+    }
+    async fn update_event(&self, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
+        events::update(&self.writer, id, patch, expected).await
+    }
+    async fn delete_event(&self, id: Uuid, expected: Expected) -> Result<()> {
+        events::delete(&self.writer, id, expected).await
+    }
+
+    async fn create_attendance(&self, new: NewAttendance) -> Result<Attendance> {
+        attendances::create(&self.writer, new).await
+    }
+    async fn get_attendance(&self, id: Uuid) -> Result<Attendance> {
+        attendances::get(&self.reader, id).await
+    }
+    async fn list_attendances(&self, filter: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
+        attendances::list(&self.reader, filter, page).await
+    }
+    async fn update_attendance(&self, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
+        attendances::update(&self.writer, id, patch, expected).await
+    }
+    async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()> {
+        attendances::delete(&self.writer, id, expected).await
+    }
+    async fn check_in(&self, id: Uuid) -> Result<Attendance> {
+        attendances::check_in(&self.writer, id).await
+    }
+
+    async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
+        idempotency::begin(&self.writer, key, fingerprint).await
+    }
+    async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
+        idempotency::complete(&self.writer, key, response).await
+    }
+    async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
+        idempotency::abort(&self.writer, key).await
+    }
+}

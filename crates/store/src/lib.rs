@@ -77,3 +77,14 @@ pub trait Store: Send + Sync + 'static {
     /// Releases a claim whose request failed, so a retry can run again.
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()>;
 }
+
+/// Fully formed rows to insert as they are, in one transaction (demo data, restores).
+/// No rule is applied: the caller hands rows that already obey them, referencing rows
+/// either stored already or earlier in this import.
+#[derive(Debug, Clone, Default)]
+pub struct Import {
+    pub candidates: Vec<Candidate>,
+    pub volunteers: Vec<Volunteer>,
+    pub events: Vec<Event>,
+    pub attendances: Vec<Attendance>,
+}

@@ -4,8 +4,8 @@
 //! that returns a fresh, migrated, empty store; each check then runs in its own store.
 
 use crate::{
-    AttendanceFilter, CandidateFilter, Cursor, EventFilter, IdempotencyBegin, IdempotencyKey, Page, Store,
-    StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, CandidateFilter, Cursor, EventFilter, IdempotencyBegin, IdempotencyKey, Page, Store, StoreError,
+    StoredResponse, VolunteerFilter,
 };
 use muster_domain::attendance::{AttendancePatch, AttendanceStatus as S, NewAttendance};
 use muster_domain::candidate::{Candidate, CandidatePatch, CandidateStatus, NewCandidate};
@@ -43,9 +43,11 @@ fn obj(v: &Value) -> &serde_json::Map<String, Value> {
 }
 
 pub async fn candidate(s: &dyn Store, name: &str) -> Candidate {
-    s.create_candidate(NewCandidate::from_json(obj(&json!({"name": name, "office": "Mayor", "party": "Green"}))).unwrap())
-        .await
-        .unwrap()
+    s.create_candidate(
+        NewCandidate::from_json(obj(&json!({"name": name, "office": "Mayor", "party": "Green"}))).unwrap(),
+    )
+    .await
+    .unwrap()
 }
 
 pub async fn volunteer(s: &dyn Store, email: &str, candidate: Option<Uuid>) -> Volunteer {
@@ -116,7 +118,10 @@ pub async fn volunteer_email_unique_ignoring_case(s: Arc<dyn Store>) {
     let a2 = s.update_volunteer(a.id, patch, None).await.unwrap();
     assert_eq!(a2.email.as_str(), "ANA@example.org");
     let found = s
-        .list_volunteers(&VolunteerFilter { email: Some("ana@EXAMPLE.org".into()), ..Default::default() }, Page::default())
+        .list_volunteers(
+            &VolunteerFilter { email: Some("ana@EXAMPLE.org".into()), ..Default::default() },
+            Page::default(),
+        )
         .await
         .unwrap();
     assert_eq!(found.items.len(), 1);
@@ -227,7 +232,9 @@ pub async fn filters(s: Arc<dyn Store>) {
     s.update_attendance(a2.id, status_patch(S::Cancelled), None).await.unwrap();
     let q = |f: AttendanceFilter| {
         let s = s.clone();
-        async move { s.list_attendances(&f, Page::default()).await.unwrap().items.into_iter().map(|a| a.id).collect::<Vec<_>>() }
+        async move {
+            s.list_attendances(&f, Page::default()).await.unwrap().items.into_iter().map(|a| a.id).collect::<Vec<_>>()
+        }
     };
     assert_eq!(q(AttendanceFilter { volunteer_id: Some(v1.id), ..Default::default() }).await, [a1.id, a2.id]);
     assert_eq!(q(AttendanceFilter { status: Some(S::Cancelled), ..Default::default() }).await, [a2.id]);
@@ -282,7 +289,7 @@ pub async fn concurrent_registrations_respect_capacity(s: Arc<dyn Store>) {
     let results = futures::future::join_all(tasks).await;
     let mut registered = 0;
     for r in results {
-        match r.expect("task").expect("registration") .status {
+        match r.expect("task").expect("registration").status {
             S::Registered => registered += 1,
             S::Waitlisted => {}
             other => panic!("unexpected {other}"),
@@ -290,8 +297,10 @@ pub async fn concurrent_registrations_respect_capacity(s: Arc<dyn Store>) {
     }
     assert_eq!(registered, 50);
     let stored = s
-        .list_attendances(&AttendanceFilter { event_id: Some(e.id), status: Some(S::Registered), ..Default::default() },
-            Page { limit: 200, after: None })
+        .list_attendances(
+            &AttendanceFilter { event_id: Some(e.id), status: Some(S::Registered), ..Default::default() },
+            Page { limit: 200, after: None },
+        )
         .await
         .unwrap();
     assert_eq!(stored.items.len(), 50);

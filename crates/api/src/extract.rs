@@ -1,0 +1,225 @@
+//! Extractors that fail with problem+json instead of axum's plain-text rejections, so a
+//! malformed body, a bad id or a stray query parameter gets the same error shape as
+//! everything else.
+
+use crate::problem::{ApiError, ApiResult};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use muster_domain::{FieldError, parse_timestamp};
+use muster_store::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// A request body that is a JSON object.
+pub struct JsonObject(pub Map<String, Value>);
+
+/// `application/json`, or any `application/*+json`, with or without parameters.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<S: Send + Sync> FromRequest<S> for JsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "Unsupported media type",
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                body_too_large()
+            } else {
+                ApiError::bad_request("the request body could not be read")
+            }
+        })?;
+        parse_object(&bytes)
+    }
+}
+
+pub fn body_too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "body-too-large",
+        "Request body too large",
+        format!("the body is larger than the {} KiB limit", crate::BODY_LIMIT / 1024),
+    )
+}
+
+/// Parses bytes as a JSON object, with the parser's position in the message.
+pub fn parse_object(bytes: &[u8]) -> ApiResult<JsonObject> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            format!("the body is not valid JSON: {e}"),
+        )
+    })?;
+    match value {
+        Value::Object(m) => Ok(JsonObject(m)),
+        other => Err(ApiError::validation(muster_domain::ValidationErrors::single(
+            "(body)",
+            format!("must be a JSON object, not {}", muster_domain::input::kind(&other)),
+        ))),
+    }
+}
+
+/// The `{id}` in a path, as a UUID. A malformed id names no resource, so it is a 404.
+pub struct Id(pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found("no such resource"))?;
+        Uuid::parse_str(&raw)
+            .map(Id)
+            .map_err(|_| ApiError::not_found(format!("{raw:?} is not an id this API issued (ids are UUIDs)")))
+    }
+}
+
+/// The strong ETag for a row version.
+pub fn etag(version: i64) -> String {
+    format!("\"v{version}\"")
+}
+
+/// The version named by `If-Match`: absent or `*` means "any".
+pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
+    let Some(raw) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let s = raw.to_str().unwrap_or("").trim();
+    if s == "*" {
+        return Ok(None);
+    }
+    s.split(',')
+        .find_map(|tag| tag.trim().strip_prefix("\"v")?.strip_suffix('"')?.parse::<i64>().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition-failed",
+                "Precondition failed",
+                "If-Match must hold an ETag this API issued, like \"v3\" (weak ETags never match)",
+            )
+        })
+}
+
+/// Whether `If-None-Match` already names this version.
+pub fn not_modified(headers: &HeaderMap, version: i64) -> bool {
+    let tag = etag(version);
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|s| {
+        s.split(',').any(|t| {
+            let t = t.trim();
+            t == "*" || t == tag || t.strip_prefix("W/") == Some(tag.as_str())
+        })
+    })
+}
+
+/// Query parameters read one by one, every problem collected; unknown names are refused
+/// so a typo (`?candidate=`) is an error instead of a silently unfiltered list.
+pub struct Query {
+    pairs: Vec<(String, String)>,
+    errors: Vec<FieldError>,
+}
+
+/// Parameters every list accepts.
+pub const LIST_PARAMS: &[&str] = &["limit", "cursor", "updated_since"];
+
+impl Query {
+    pub fn parse(raw: Option<&str>, known: &[&str]) -> ApiResult<Self> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or(""))
+            .map_err(|_| ApiError::bad_request("the query string is not valid URL encoding"))?;
+        let mut errors = Vec::new();
+        for (i, (k, _)) in pairs.iter().enumerate() {
+            if !known.contains(&k.as_str()) && !LIST_PARAMS.contains(&k.as_str()) {
+                let mut all: Vec<&str> = known.to_vec();
+                all.extend_from_slice(LIST_PARAMS);
+                errors
+                    .push(FieldError::new(k, format!("is not a parameter here; expected one of: {}", all.join(", "))));
+            } else if pairs[..i].iter().any(|(p, _)| p == k) {
+                errors.push(FieldError::new(k, "is given more than once"));
+            }
+        }
+        Ok(Query { pairs, errors })
+    }
+
+    /// The parameter parsed with `parse`; a failure is recorded under its name.
+    pub fn get<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+        let raw = self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;
+        match parse(raw) {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.errors.push(FieldError::new(name, m));
+                None
+            }
+        }
+    }
+
+    pub fn uuid(&mut self, name: &str) -> Option<Uuid> {
+        self.get(name, |s| Uuid::parse_str(s).map_err(|_| "must be a UUID".to_owned()))
+    }
+
+    pub fn text(&mut self, name: &str) -> Option<String> {
+        self.get(name, |s| {
+            let s = s.trim();
+            if s.is_empty() || s.len() > 320 { Err("must be 1 to 320 characters".into()) } else { Ok(s.to_owned()) }
+        })
+    }
+
+    pub fn timestamp(&mut self, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.get(name, parse_timestamp)
+    }
+
+    /// `limit` and `cursor`.
+    pub fn page(&mut self) -> Page {
+        let limit = self
+            .get("limit", |s| match s.parse::<u32>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(format!("must be a whole number from 1 to {MAX_LIMIT}")),
+            })
+            .unwrap_or(DEFAULT_LIMIT);
+        let after = self.get("cursor", Cursor::decode).map(|c| c.0);
+        Page { limit, after }
+    }
+
+    pub fn finish(self) -> ApiResult<()> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::bad_query(self.errors)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn if_match_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(if_match(&h).unwrap(), None);
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"v3\""));
+        assert_eq!(if_match(&h).unwrap(), Some(3));
+        h.insert(header::IF_MATCH, HeaderValue::from_static("W/\"v3\""));
+        assert!(if_match(&h).is_err());
+        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert_eq!(if_match(&h).unwrap(), None);
+    }
+
+    #[test]
+    fn query_refuses_unknown_and_repeated() {
+        let mut q = Query::parse(Some("limit=500&limit=2&colour=red&cursor=zzz"), &["status"]).unwrap();
+        let _ = q.page();
+        let err = q.finish().unwrap_err();
+        let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, ["limit", "colour", "limit", "cursor"]);
+    }
+}

@@ -1,0 +1,108 @@
+//! `Idempotency-Key` for every `POST` under `/v1`.
+//!
+//! A middleware, so handlers stay unaware: it claims the key in the store before the
+//! request runs (a concurrent retry gets 409, not a second row), runs it, and keeps the
+//! response so a retry with the same key and body gets it back byte for byte. The same key
+//! with another body or path is a client bug: 422. Server errors release the key, so a
+//! retry really retries.
+
+use crate::AppState;
+use crate::extract::body_too_large;
+use crate::principal::Principal;
+use crate::problem::ApiError;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use muster_store::{IdempotencyBegin, IdempotencyKey, StoredResponse};
+use sha2::{Digest, Sha256};
+
+pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+/// Response headers worth replaying.
+const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
+
+pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    if req.method() != Method::POST {
+        return next.run(req).await;
+    }
+    let Some(raw) = req.headers().get(&IDEMPOTENCY_KEY) else { return next.run(req).await };
+    let key = match raw.to_str() {
+        Ok(k) if !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic() || b == b' ') => {
+            k.to_owned()
+        }
+        _ => {
+            return ApiError::bad_request("Idempotency-Key must be 1 to 255 printable ASCII characters")
+                .into_response();
+        }
+    };
+    let key = IdempotencyKey { principal: Principal::subject_of(req.extensions()), key };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = to_bytes(body, crate::BODY_LIMIT).await else { return body_too_large().into_response() };
+    let mut hash = Sha256::new();
+    hash.update(parts.method.as_str());
+    hash.update([0]);
+    hash.update(parts.uri.path());
+    hash.update([0]);
+    hash.update(&bytes);
+    let fingerprint = format!("{:x}", hash.finalize());
+
+    match st.store.idempotency_begin(&key, &fingerprint).await {
+        Err(e) => ApiError::from(e).into_response(),
+        Ok(IdempotencyBegin::Mismatch) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency-key-reused",
+            "Idempotency key reused",
+            "this Idempotency-Key was already used for a different request; use a new key for a new request",
+        )
+        .into_response(),
+        Ok(IdempotencyBegin::InProgress) => {
+            ApiError::conflict("a request with this Idempotency-Key is still being processed; retry shortly")
+                .with_header(header::RETRY_AFTER, "1")
+                .into_response()
+        }
+        Ok(IdempotencyBegin::Done(stored)) => replay(&stored),
+        Ok(IdempotencyBegin::Claimed) => {
+            let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            let status = resp.status();
+            if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                if let Err(e) = st.store.idempotency_abort(&key).await {
+                    tracing::warn!(error = %e, "could not release an idempotency key");
+                }
+                return resp;
+            }
+            let (parts, body) = resp.into_parts();
+            let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+                return ApiError::internal("response body unreadable").into_response();
+            };
+            let stored = StoredResponse {
+                status: status.as_u16(),
+                headers: KEPT_HEADERS
+                    .iter()
+                    .filter_map(|h| Some((h.to_string(), parts.headers.get(h)?.to_str().ok()?.to_owned())))
+                    .collect(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            };
+            if let Err(e) = st.store.idempotency_complete(&key, &stored).await {
+                // The write itself succeeded; a retry will see "in progress" until the
+                // claim is abandoned, which is safe (no duplicate), just slower.
+                tracing::warn!(error = %e, "could not record an idempotent response");
+            }
+            Response::from_parts(parts, Body::from(bytes))
+        }
+    }
+}
+
+fn replay(stored: &StoredResponse) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, stored.body.clone()).into_response();
+    for (name, value) in &stored.headers {
+        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+            resp.headers_mut().insert(n, v);
+        }
+    }
+    resp.headers_mut().insert(IDEMPOTENT_REPLAYED.clone(), HeaderValue::from_static("true"));
+    resp
+}

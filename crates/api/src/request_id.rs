@@ -1,0 +1,40 @@
+//! Request ids and the headers every response carries.
+//!
+//! The id is the client's `X-Request-Id` when it sent a sane one, else a fresh UUIDv7.
+//! It lives in a task-local for the request's lifetime so that error bodies and log
+//! lines can name it without threading it through every function.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+pub static X_MUSTER_BUILD: HeaderName = HeaderName::from_static("x-muster-build");
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The current request's id, when called while serving one.
+pub fn current() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+/// Client ids are echoed only when short and printable, so they cannot inject log lines.
+fn acceptable(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
+    ok.then(|| s.to_owned())
+}
+
+/// Middleware: assigns the id, runs the request inside its scope, stamps the headers.
+pub async fn layer(build: HeaderValue, mut req: Request, next: Next) -> Response {
+    let id = req.headers().get(&X_REQUEST_ID).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let value = HeaderValue::from_str(&id).expect("checked printable ASCII");
+    req.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
+    let mut resp = REQUEST_ID.scope(id, next.run(req)).await;
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    resp.headers_mut().insert(X_MUSTER_BUILD.clone(), build);
+    resp
+}

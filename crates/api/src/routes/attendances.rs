@@ -1,0 +1,76 @@
+//! `/v1/attendances` and `POST /v1/attendances/{id}/check-in`. The capacity, waitlist and
+//! check-in rules are the domain's (`muster_domain::attendance`), applied by the store.
+
+use crate::AppState;
+use crate::extract::{Id, Query};
+use crate::problem::ApiResult;
+use crate::resource::{self, Resource};
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::post;
+use muster_domain::ValidationErrors;
+use muster_domain::attendance::{Attendance, AttendancePatch, AttendanceStatus, NewAttendance};
+use muster_store::{AttendanceFilter, Listed, Page, Result, Store};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[async_trait]
+impl Resource for Attendance {
+    const ENTITY: &'static str = "attendance";
+    const COLLECTION: &'static str = "attendances";
+    const FILTERS: &'static [&'static str] = &["event_id", "volunteer_id", "status"];
+    type New = NewAttendance;
+    type Patch = AttendancePatch;
+    type Filter = AttendanceFilter;
+
+    fn parse_new(body: &Map<String, Value>) -> Result<NewAttendance, ValidationErrors> {
+        NewAttendance::from_json(body)
+    }
+    fn parse_patch(body: &Map<String, Value>) -> Result<AttendancePatch, ValidationErrors> {
+        AttendancePatch::from_json(body)
+    }
+    fn parse_filter(q: &mut Query) -> AttendanceFilter {
+        AttendanceFilter {
+            event_id: q.uuid("event_id"),
+            volunteer_id: q.uuid("volunteer_id"),
+            status: q.get("status", AttendanceStatus::parse),
+            updated_since: q.timestamp("updated_since"),
+        }
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn create(store: &dyn Store, new: NewAttendance) -> Result<Self> {
+        store.create_attendance(new).await
+    }
+    async fn get(store: &dyn Store, id: Uuid) -> Result<Self> {
+        store.get_attendance(id).await
+    }
+    async fn list(store: &dyn Store, filter: &AttendanceFilter, page: Page) -> Result<Listed<Self>> {
+        store.list_attendances(filter, page).await
+    }
+    async fn update(store: &dyn Store, id: Uuid, patch: AttendancePatch, expected: Option<i64>) -> Result<Self> {
+        store.update_attendance(id, patch, expected).await
+    }
+    async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
+        store.delete_attendance(id, expected).await
+    }
+}
+
+/// `POST /v1/attendances/{id}/check-in`: marks a registered volunteer as attended.
+/// Checking in twice returns the first check-in unchanged.
+async fn check_in(State(st): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+    let a = st.store.check_in(id).await?;
+    Ok(resource::with_etag(StatusCode::OK, &a))
+}
+
+pub fn router() -> Router<AppState> {
+    resource::routes::<Attendance>().route("/v1/attendances/{id}/check-in", post(check_in))
+}

@@ -1,0 +1,78 @@
+//! `/v1/volunteers` and `/v1/volunteers/{id}/attendances`.
+
+use crate::AppState;
+use crate::extract::{Id, Query};
+use crate::problem::ApiResult;
+use crate::resource::{self, Resource};
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::response::Response;
+use axum::routing::get;
+use muster_domain::ValidationErrors;
+use muster_domain::attendance::Attendance;
+use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
+use muster_store::{Listed, Page, Result, Store, VolunteerFilter};
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+#[async_trait]
+impl Resource for Volunteer {
+    const ENTITY: &'static str = "volunteer";
+    const COLLECTION: &'static str = "volunteers";
+    const FILTERS: &'static [&'static str] = &["candidate_id", "email", "zip_code", "tag"];
+    type New = NewVolunteer;
+    type Patch = VolunteerPatch;
+    type Filter = VolunteerFilter;
+
+    fn parse_new(body: &Map<String, Value>) -> Result<NewVolunteer, ValidationErrors> {
+        NewVolunteer::from_json(body)
+    }
+    fn parse_patch(body: &Map<String, Value>) -> Result<VolunteerPatch, ValidationErrors> {
+        VolunteerPatch::from_json(body)
+    }
+    fn parse_filter(q: &mut Query) -> VolunteerFilter {
+        VolunteerFilter {
+            candidate_id: q.uuid("candidate_id"),
+            email: q.text("email"),
+            zip_code: q.text("zip_code"),
+            tag: q.text("tag"),
+            updated_since: q.timestamp("updated_since"),
+        }
+    }
+    fn id(&self) -> Uuid {
+        self.id
+    }
+    fn version(&self) -> i64 {
+        self.version
+    }
+
+    async fn create(store: &dyn Store, new: NewVolunteer) -> Result<Self> {
+        store.create_volunteer(new).await
+    }
+    async fn get(store: &dyn Store, id: Uuid) -> Result<Self> {
+        store.get_volunteer(id).await
+    }
+    async fn list(store: &dyn Store, filter: &VolunteerFilter, page: Page) -> Result<Listed<Self>> {
+        store.list_volunteers(filter, page).await
+    }
+    async fn update(store: &dyn Store, id: Uuid, patch: VolunteerPatch, expected: Option<i64>) -> Result<Self> {
+        store.update_volunteer(id, patch, expected).await
+    }
+    async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
+        store.delete_volunteer(id, expected).await
+    }
+}
+
+/// `GET /v1/volunteers/{id}/attendances`: where the volunteer signed up.
+async fn list_volunteer_attendances(
+    State(st): State<AppState>,
+    Id(id): Id,
+    RawQuery(q): RawQuery,
+) -> ApiResult<Response> {
+    resource::list_related::<Volunteer, Attendance>(&st, id, q.as_deref(), |f| f.volunteer_id = Some(id)).await
+}
+
+pub fn router() -> Router<AppState> {
+    resource::routes::<Volunteer>().route("/v1/volunteers/{id}/attendances", get(list_volunteer_attendances))
+}

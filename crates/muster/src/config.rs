@@ -1,0 +1,294 @@
+//! Configuration: defaults in code, then an optional TOML file, then `MUSTER_*` variables.
+//!
+//! Every setting is parsed before anything starts; a bad value stops start-up with one
+//! line naming where it came from and what is accepted. The file is `MUSTER_CONFIG`, or
+//! `./muster.toml` when present; its keys are the variable names without the prefix, in
+//! lower case (`listen = "0.0.0.0:8080"`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// One documented setting.
+pub struct Setting {
+    pub env: &'static str,
+    pub default: &'static str,
+    pub accepts: &'static str,
+    pub doc: &'static str,
+}
+
+/// Every setting this release reads, in the order the README documents them.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        env: "MUSTER_DATABASE_URL",
+        default: "sqlite://muster.db",
+        accepts: "a postgres://, postgresql:// or sqlite: URL",
+        doc: "Where data lives. SQLite needs no setup; PostgreSQL is the production store.",
+    },
+    Setting {
+        env: "MUSTER_LISTEN",
+        default: "127.0.0.1:8080",
+        accepts: "an address like 0.0.0.0:8080",
+        doc: "The public API listener.",
+    },
+    Setting {
+        env: "MUSTER_LOG_FORMAT",
+        default: "json (pretty on a terminal)",
+        accepts: "json or pretty",
+        doc: "Log line format.",
+    },
+    Setting {
+        env: "MUSTER_LOG",
+        default: "info",
+        accepts: "a tracing filter like info,muster_api=debug",
+        doc: "Which log lines to write.",
+    },
+    Setting {
+        env: "MUSTER_DB_MAX_CONNECTIONS",
+        default: "16",
+        accepts: "a whole number from 1 to 1000",
+        doc: "PostgreSQL pool size per instance.",
+    },
+    Setting {
+        env: "MUSTER_DB_ACQUIRE_TIMEOUT",
+        default: "3s",
+        accepts: "a duration like 500ms, 3s, 1m",
+        doc: "How long a request waits for a database connection before a 503.",
+    },
+    Setting {
+        env: "MUSTER_MIGRATE",
+        default: "true",
+        accepts: "true or false",
+        doc: "Apply migrations when `serve` starts.",
+    },
+    Setting {
+        env: "MUSTER_REQUEST_TIMEOUT",
+        default: "30s",
+        accepts: "a duration like 500ms, 30s, 1m",
+        doc: "A request running longer gets a 503 problem.",
+    },
+    Setting {
+        env: "MUSTER_DRAIN_DELAY",
+        default: "0s",
+        accepts: "a duration like 5s",
+        doc: "After SIGTERM, how long to keep serving while /ready says 503, so load balancers stop sending traffic.",
+    },
+    Setting {
+        env: "MUSTER_SHUTDOWN_TIMEOUT",
+        default: "30s",
+        accepts: "a duration like 30s",
+        doc: "After the drain delay, how long in-flight requests get to finish.",
+    },
+    Setting {
+        env: "MUSTER_BUILD_NUMBER",
+        default: "the number of commits",
+        accepts: "1 to 32 characters of letters, digits, . - _",
+        doc: "Overrides the build number for a manual rev.",
+    },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+/// The parsed configuration. Holds no secrets yet; when it does, `Debug` must hide them.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database_url: String,
+    pub listen: SocketAddr,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    pub db_max_connections: u32,
+    pub db_acquire_timeout: Duration,
+    pub migrate: bool,
+    pub request_timeout: Duration,
+    pub drain_delay: Duration,
+    pub shutdown_timeout: Duration,
+    pub build_number: Option<String>,
+}
+
+/// A setting that did not parse: prints as the one line start-up stops with.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Raw values by variable name, remembering where each came from.
+struct Raw(BTreeMap<&'static str, (String, String)>);
+
+impl Raw {
+    fn take<T>(&self, env: &'static str, default: T, parse: impl Fn(&str) -> Option<T>) -> Result<T, ConfigError> {
+        let Some((value, source)) = self.0.get(env) else { return Ok(default) };
+        let accepts = SETTINGS.iter().find(|s| s.env == env).map_or("", |s| s.accepts);
+        parse(value.trim()).ok_or_else(|| ConfigError(format!("{source}: {value:?} is not valid; expected {accepts}")))
+    }
+}
+
+impl Config {
+    /// Reads the file named by `MUSTER_CONFIG` (or `./muster.toml`) and the environment.
+    pub fn load() -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("MUSTER_")).collect();
+        let file = match env.iter().find(|(k, _)| k == "MUSTER_CONFIG") {
+            Some((_, path)) => Some((
+                path.clone(),
+                std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("MUSTER_CONFIG: cannot read {path}: {e}")))?,
+            )),
+            None => std::fs::read_to_string("muster.toml").ok().map(|t| ("muster.toml".to_owned(), t)),
+        };
+        Config::from_sources(
+            file.as_ref().map(|(p, t)| (p.as_str(), t.as_str())),
+            &env,
+            std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        )
+    }
+
+    /// Builds the configuration from a file's text and environment pairs (testable).
+    pub fn from_sources(
+        file: Option<(&str, &str)>,
+        env: &[(String, String)],
+        terminal: bool,
+    ) -> Result<Config, ConfigError> {
+        let mut raw = Raw(BTreeMap::new());
+        if let Some((path, text)) = file {
+            let table: toml::Table = text.parse().map_err(|e| ConfigError(format!("{path}: not valid TOML: {e}")))?;
+            for (key, value) in table {
+                let name = format!("MUSTER_{}", key.to_ascii_uppercase());
+                let setting = SETTINGS.iter().find(|s| s.env == name).ok_or_else(|| {
+                    ConfigError(format!("{path}: unknown setting {key:?}; see the configuration table in the README"))
+                })?;
+                let text = match value {
+                    toml::Value::String(s) => s,
+                    toml::Value::Integer(i) => i.to_string(),
+                    toml::Value::Boolean(b) => b.to_string(),
+                    _ => {
+                        return Err(ConfigError(format!(
+                            "{path}: {key} must be a string, a whole number or a boolean"
+                        )));
+                    }
+                };
+                raw.0.insert(setting.env, (text, format!("{path}: {key}")));
+            }
+        }
+        for (k, v) in env {
+            if let Some(setting) = SETTINGS.iter().find(|s| s.env == k) {
+                raw.0.insert(setting.env, (v.clone(), k.clone()));
+            }
+        }
+        Ok(Config {
+            database_url: raw.take("MUSTER_DATABASE_URL", "sqlite://muster.db".into(), |s| {
+                ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| s.starts_with(p)).then(|| s.to_owned())
+            })?,
+            listen: raw.take("MUSTER_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)), |s| s.parse().ok())?,
+            log_format: raw.take(
+                "MUSTER_LOG_FORMAT",
+                if terminal { LogFormat::Pretty } else { LogFormat::Json },
+                |s| match s {
+                    "json" => Some(LogFormat::Json),
+                    "pretty" => Some(LogFormat::Pretty),
+                    _ => None,
+                },
+            )?,
+            log_filter: raw.take("MUSTER_LOG", "info".into(), |s| {
+                tracing_subscriber::EnvFilter::try_new(s).ok().map(|_| s.to_owned())
+            })?,
+            db_max_connections: raw
+                .take("MUSTER_DB_MAX_CONNECTIONS", 16, |s| s.parse().ok().filter(|n| (1..=1000).contains(n)))?,
+            db_acquire_timeout: raw.take("MUSTER_DB_ACQUIRE_TIMEOUT", Duration::from_secs(3), parse_duration)?,
+            migrate: raw.take("MUSTER_MIGRATE", true, parse_bool)?,
+            request_timeout: raw.take("MUSTER_REQUEST_TIMEOUT", Duration::from_secs(30), |s| {
+                parse_duration(s).filter(|d| !d.is_zero())
+            })?,
+            drain_delay: raw.take("MUSTER_DRAIN_DELAY", Duration::ZERO, parse_duration)?,
+            shutdown_timeout: raw.take("MUSTER_SHUTDOWN_TIMEOUT", Duration::from_secs(30), parse_duration)?,
+            build_number: raw.take("MUSTER_BUILD_NUMBER", None, |s| {
+                let ok =
+                    !s.is_empty() && s.len() <= 32 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
+                ok.then(|| Some(s.to_owned()))
+            })?,
+        })
+    }
+}
+
+/// `250ms`, `30s`, `5m`, `1h` (whole numbers; `0` alone means zero).
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    if s == "0" {
+        return Some(Duration::ZERO);
+    }
+    let split = s.find(|c: char| !c.is_ascii_digit())?;
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
+        "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
+        _ => None,
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn defaults_work_on_a_fresh_machine() {
+        let c = Config::from_sources(None, &[], false).unwrap();
+        assert_eq!(c.database_url, "sqlite://muster.db");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert!(c.migrate);
+    }
+
+    #[test]
+    fn env_beats_file_beats_default() {
+        let file = "listen = \"127.0.0.1:9000\"\nrequest_timeout = \"5s\"\n";
+        let c = Config::from_sources(Some(("muster.toml", file)), &env(&[("MUSTER_LISTEN", "127.0.0.1:9001")]), false)
+            .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(c.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_and_what_it_accepts() {
+        let e = Config::from_sources(None, &env(&[("MUSTER_REQUEST_TIMEOUT", "soon")]), false).unwrap_err();
+        assert_eq!(e.0, "MUSTER_REQUEST_TIMEOUT: \"soon\" is not valid; expected a duration like 500ms, 30s, 1m");
+        let e = Config::from_sources(None, &env(&[("MUSTER_DATABASE_URL", "mysql://x")]), false).unwrap_err();
+        assert!(e.0.starts_with("MUSTER_DATABASE_URL:"), "{e}");
+        let e = Config::from_sources(Some(("m.toml", "lisen = 1")), &[], false).unwrap_err();
+        assert!(e.0.contains("unknown setting \"lisen\""), "{e}");
+        let e = Config::from_sources(Some(("m.toml", "db_max_connections = 0")), &[], false).unwrap_err();
+        assert!(e.0.starts_with("m.toml: db_max_connections: \"0\""), "{e}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("0"), Some(Duration::ZERO));
+        for bad in ["", "s", "5", "-1s", "1.5s", "5 s", "5d"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Opening the store named by `MUSTER_DATABASE_URL`: the URL scheme picks the backend.
+
+use crate::config::Config;
+use muster_store::Store;
+use muster_store_postgres::{PgSettings, PgStore};
+use muster_store_sqlite::{SqliteSettings, SqliteStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An opened store, with the concrete type kept for bulk loading.
+pub enum Opened {
+    Postgres(PgStore),
+    Sqlite(SqliteStore),
+}
+
+impl Opened {
+    pub fn open(cfg: &Config) -> anyhow::Result<Opened> {
+        let url = cfg.database_url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let settings = PgSettings {
+                max_connections: cfg.db_max_connections,
+                acquire_timeout: cfg.db_acquire_timeout,
+                schema: None,
+            };
+            Ok(Opened::Postgres(PgStore::connect(url, &settings)?))
+        } else {
+            let settings = SqliteSettings {
+                acquire_timeout: cfg.db_acquire_timeout.max(Duration::from_secs(5)),
+                ..Default::default()
+            };
+            Ok(Opened::Sqlite(SqliteStore::connect(url, &settings)?))
+        }
+    }
+
+    pub async fn migrate(&self) -> muster_store::Result<()> {
+        match self {
+            Opened::Postgres(s) => s.migrate().await,
+            Opened::Sqlite(s) => s.migrate().await,
+        }
+    }
+
+    /// Migrates, retrying while the database is unreachable (it may still be starting).
+    pub async fn migrate_patiently(&self, patience: Duration) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.migrate().await {
+                Ok(()) => return Ok(()),
+                Err(muster_store::StoreError::Unavailable(e)) if tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "database not reachable yet");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Err(anyhow::anyhow!("migrations did not run: {e}")),
+            }
+        }
+    }
+
+    pub fn into_dyn(self) -> Arc<dyn Store> {
+        match self {
+            Opened::Postgres(s) => Arc::new(s),
+            Opened::Sqlite(s) => Arc::new(s),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Candidates in SQLite. Reads take the reader pool, writes the writer.
+
+use crate::common::{self, check_version};
+use crate::errors::map_err;
+use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
+use muster_domain::now_micros;
+use muster_store::rows::{CANDIDATE_COLUMNS, CandidateRow, convert};
+use muster_store::{CandidateFilter, Expected, Listed, Page, Result};
+use sqlx::{QueryBuilder, Sqlite, SqliteExecutor, SqlitePool};
+use uuid::Uuid;
+
+const ENTITY: &str = "candidate";
+
+pub async fn create(writer: &SqlitePool, new: NewCandidate) -> Result<Candidate> {
+    let c = Candidate::create(new, Uuid::now_v7(), now_micros());
+    write(writer, &c, true).await?;
+    Ok(c)
+}
+
+async fn write(ex: impl SqliteExecutor<'_>, c: &Candidate, insert: bool) -> Result<()> {
+    let sql = if insert {
+        "INSERT INTO candidates (id, name, office, district, party, election_date, status, website, version, \
+         created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    } else {
+        "UPDATE candidates SET name = ?2, office = ?3, district = ?4, party = ?5, election_date = ?6, status = ?7, \
+         website = ?8, version = ?9, created_at = ?10, updated_at = ?11 WHERE id = ?1"
+    };
+    sqlx::query(sql)
+        .bind(c.id)
+        .bind(c.name.as_str())
+        .bind(c.office.as_str())
+        .bind(c.district.as_ref().map(|t| t.as_str()))
+        .bind(c.party.as_ref().map(|t| t.as_str()))
+        .bind(c.election_date)
+        .bind(c.status.as_str())
+        .bind(c.website.as_deref())
+        .bind(c.version)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(ex)
+        .await
+        .map_err(map_err)?;
+    Ok(())
+}
+
+pub async fn get(reader: &SqlitePool, id: Uuid) -> Result<Candidate> {
+    common::fetch::<CandidateRow>(reader, "candidates", CANDIDATE_COLUMNS, ENTITY, id).await?.try_into()
+}
+
+pub async fn list(reader: &SqlitePool, f: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
+    let mut qb = QueryBuilder::<Sqlite>::new(format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE 1"));
+    if let Some(s) = f.status {
+        qb.push(" AND status = ").push_bind(s.as_str());
+    }
+    if let Some(o) = &f.office {
+        qb.push(" AND office = ").push_bind(o);
+    }
+    if let Some(p) = &f.party {
+        qb.push(" AND party = ").push_bind(p);
+    }
+    if let Some(d) = &f.district {
+        qb.push(" AND district = ").push_bind(d);
+    }
+    if let Some(t) = f.updated_since {
+        qb.push(" AND updated_at >= ").push_bind(t);
+    }
+    if let Some(after) = page.after {
+        qb.push(" AND id > ").push_bind(after);
+    }
+    qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
+    let rows: Vec<CandidateRow> = qb.build_query_as().fetch_all(reader).await.map_err(map_err)?;
+    Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
+}
+
+pub async fn update(writer: &SqlitePool, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
+    let mut tx = common::begin(writer).await?;
+    let mut c: Candidate =
+        common::fetch::<CandidateRow>(&mut *tx, "candidates", CANDIDATE_COLUMNS, ENTITY, id).await?.try_into()?;
+    check_version(ENTITY, c.version, expected)?;
+    c.apply(patch, now_micros());
+    write(&mut *tx, &c, false).await?;
+    tx.commit().await.map_err(map_err)?;
+    Ok(c)
+}
+
+pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result<()> {
+    let referenced = "this candidate still has volunteers or events; delete or move them first";
+    common::delete(writer, "candidates", ENTITY, id, expected, referenced).await
+}

@@ -1,0 +1,90 @@
+//! Statements every resource runs the same way: fetch one row, check a reference, and
+//! conditional delete.
+//!
+//! There is no `FOR UPDATE` here: every write transaction runs on the store's single
+//! writer connection, so a row read inside one cannot change before it commits.
+
+use crate::errors::{map_delete, map_err};
+use muster_store::{Expected, Result, StoreError};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{FromRow, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool, Transaction};
+use uuid::Uuid;
+
+/// Starts a write transaction on the writer pool.
+///
+/// `IMMEDIATE` takes SQLite's write lock up front. Within this process the single writer
+/// connection already serialises writers; the lock matters when another process (a
+/// `muster seed`, the sqlite3 shell) writes the same file: a deferred transaction that read
+/// before it wrote would then fail with `SQLITE_BUSY_SNAPSHOT`, while this one waits out
+/// the busy timeout for its turn.
+pub async fn begin(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+}
+
+/// Refuses a write whose `If-Match` version is stale.
+pub fn check_version(entity: &'static str, current: i64, expected: Expected) -> Result<()> {
+    match expected {
+        Some(v) if v != current => Err(StoreError::PreconditionFailed { entity, expected: v }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads the row with `id`.
+pub async fn fetch<'e, R>(
+    ex: impl SqliteExecutor<'e>,
+    table: &str,
+    columns: &str,
+    entity: &'static str,
+    id: Uuid,
+) -> Result<R>
+where
+    R: for<'r> FromRow<'r, SqliteRow> + Send + Unpin,
+{
+    sqlx::query_as(&format!("SELECT {columns} FROM {table} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(ex)
+        .await
+        .map_err(map_err)?
+        .ok_or(StoreError::NotFound { entity })
+}
+
+/// Fails with a 422 naming `field` unless `table` has a row with `id`.
+///
+/// SQLite's foreign-key error does not say which key broke, so writes check their
+/// references first; inside the writer's transaction the answer cannot go stale.
+pub async fn require(conn: &mut SqliteConnection, table: &str, field: &str, entity: &str, id: Uuid) -> Result<()> {
+    let found: Option<i64> = sqlx::query_scalar(&format!("SELECT 1 FROM {table} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(map_err)?;
+    match found {
+        Some(_) => Ok(()),
+        None => Err(StoreError::missing_reference(field, entity, id)),
+    }
+}
+
+/// Deletes the row with `id` if its version matches; `referenced` is the conflict message
+/// when other rows still point at it. `writer` must be the writer pool.
+pub async fn delete(
+    writer: &SqlitePool,
+    table: &str,
+    entity: &'static str,
+    id: Uuid,
+    expected: Expected,
+    referenced: &str,
+) -> Result<()> {
+    let mut tx = begin(writer).await?;
+    let version: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = ?"))
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    check_version(entity, version.ok_or(StoreError::NotFound { entity })?, expected)?;
+    sqlx::query(&format!("DELETE FROM {table} WHERE id = ?"))
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| map_delete(e, referenced))?;
+    tx.commit().await.map_err(map_err)
+}
