@@ -59,7 +59,8 @@ fn tags(v: &Value) -> Result<Vec<Tag>, String> {
     }
     let mut out: Vec<Tag> = Vec::with_capacity(items.len());
     for item in items {
-        let tag = with(Tag::parse)(item)?;
+        let raw = item.as_str().ok_or_else(|| format!("each tag must be a string, not {}", kind(item)))?;
+        let tag = Tag::parse(raw)?;
         if !out.contains(&tag) {
             out.push(tag);
         }

@@ -292,3 +292,15 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod readme {
+    /// The README's configuration table lists every setting this release reads.
+    #[test]
+    fn readme_documents_every_setting() {
+        let readme = include_str!("../../../README.md");
+        for s in super::SETTINGS {
+            assert!(readme.contains(&format!("| `{}` |", s.env)), "README lacks {}", s.env);
+        }
+    }
+}
