@@ -34,6 +34,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
                 "send the body as JSON with Content-Type: application/json",
             ));
         }
+        refuse_oversized(req.headers())?;
         let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
             if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 body_too_large()
@@ -42,6 +43,16 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
             }
         })?;
         parse_object(&bytes)
+    }
+}
+
+/// Refuses a body whose declared length is over the limit before reading any of it, so a
+/// client that announces gigabytes is answered at once instead of after the upload.
+pub fn refuse_oversized(headers: &HeaderMap) -> ApiResult<()> {
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    match declared {
+        Some(n) if n > crate::BODY_LIMIT as u64 => Err(body_too_large()),
+        _ => Ok(()),
     }
 }
 

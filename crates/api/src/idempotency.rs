@@ -38,6 +38,9 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                 .into_response();
         }
     };
+    if let Err(e) = crate::extract::refuse_oversized(req.headers()) {
+        return e.into_response();
+    }
     let key = IdempotencyKey { principal: Principal::subject_of(req.extensions()), key };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, crate::BODY_LIMIT).await else { return body_too_large().into_response() };

@@ -6,17 +6,21 @@
 //! the layers around them give every response a request id, a build header, a time limit,
 //! and a problem body even when a handler panics.
 
+pub mod auth;
 pub mod extract;
+pub mod gate;
 pub mod idempotency;
+pub mod limits;
 pub mod principal;
 pub mod problem;
+pub mod ratelimit;
 pub mod request_id;
 pub mod resource;
 pub mod routes;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use muster_store::Store;
@@ -25,6 +29,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+pub use auth::Authenticator;
+pub use limits::Limits;
 
 /// Largest request body accepted (JSON); larger is refused with 413 before it is read.
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -54,18 +62,28 @@ pub struct AppState {
     pub draining: Arc<AtomicBool>,
     /// A request running longer than this gets a 503 problem.
     pub request_timeout: Duration,
+    pub auth: Arc<Authenticator>,
+    pub limits: Arc<Limits>,
+    /// Browser origins allowed to call the API (CORS); empty means none.
+    pub cors_origins: Arc<Vec<HeaderValue>>,
 }
 
 impl AppState {
-    pub fn new(store: Arc<dyn Store>, build: BuildInfo) -> Self {
+    pub fn new(store: Arc<dyn Store>, build: BuildInfo, auth: Authenticator, limits: Limits) -> Self {
         AppState {
             store,
             build: Arc::new(build),
             draining: Arc::new(AtomicBool::new(false)),
             request_timeout: Duration::from_secs(30),
+            auth: Arc::new(auth),
+            limits: Arc::new(limits),
+            cors_origins: Arc::new(Vec::new()),
         }
     }
 }
+
+/// Largest total size of request headers; larger gets 431.
+pub const HEADER_LIMIT: usize = 16 * 1024;
 
 /// The whole API as one router.
 pub fn build_router(state: AppState) -> Router {
@@ -74,11 +92,14 @@ pub fn build_router(state: AppState) -> Router {
         .merge(routes::volunteers::router())
         .merge(routes::events::router())
         .merge(routes::attendances::router())
-        // Authentication and rate limiting attach here, to /v1 only.
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer));
+        .merge(routes::admin::router())
+        // idempotency runs inside the gate: keys are scoped to the authenticated caller
+        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        .layer(middleware::from_fn_with_state(state.clone(), gate::layer));
     let timeout = state.request_timeout;
     let build = state.build.header();
-    Router::new()
+    let cors = cors(&state.cors_origins);
+    let router = Router::new()
         .merge(routes::ops::router())
         .merge(v1)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })
@@ -93,8 +114,73 @@ pub fn build_router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(|_panic| ApiError::internal("handler panicked").into_response()))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
+        .layer(middleware::from_fn(hardening))
         .layer(middleware::from_fn(move |req: Request, next: Next| request_id::layer(build.clone(), req, next)))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins only; with none configured no CORS headers are sent
+/// and browsers keep other sites' pages out.
+fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_MATCH,
+                header::IF_NONE_MATCH,
+                idempotency::IDEMPOTENCY_KEY.clone(),
+                request_id::X_REQUEST_ID.clone(),
+            ])
+            .expose_headers([
+                header::LOCATION,
+                header::ETAG,
+                header::RETRY_AFTER,
+                gate::RATELIMIT.clone(),
+                gate::RATELIMIT_POLICY.clone(),
+                request_id::X_REQUEST_ID.clone(),
+            ])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// Refuses oversized headers and adds the security headers a JSON API wants: nothing it
+/// returns is meant to be rendered, framed, sniffed or sent on as a referrer.
+async fn hardening(req: Request, next: Next) -> Response {
+    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if header_bytes > HEADER_LIMIT {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers-too-large",
+            "Request headers too large",
+            format!("the request headers exceed {} KiB", HEADER_LIMIT / 1024),
+        )
+        .into_response();
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
+        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
+    ] {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    }
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
 }
 
 async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {

@@ -1,16 +1,19 @@
-//! Who is calling. The authentication layer puts a [`Principal`] in the request's
-//! extensions; until it does (requests without credentials), the caller is anonymous.
+//! Who is calling: the authentication layer puts a [`Principal`] in each `/v1` request's
+//! extensions; handlers and middleware read it from there.
 
-/// The caller: a JWT subject once authentication runs.
+use crate::auth::Scopes;
+
+/// The caller: a JWT subject and the scopes its token grants.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub subject: String,
+    pub scopes: Scopes,
 }
 
 impl Principal {
     pub const ANONYMOUS: &'static str = "anonymous";
 
-    /// The subject found in a request's extensions, or `anonymous`.
+    /// The subject found in a request's extensions, or `anonymous` outside `/v1`.
     pub fn subject_of(ext: &axum::http::Extensions) -> String {
         ext.get::<Principal>().map_or_else(|| Self::ANONYMOUS.to_owned(), |p| p.subject.clone())
     }

@@ -5,6 +5,9 @@
 //! `./muster.toml` when present; its keys are the variable names without the prefix, in
 //! lower case (`listen = "0.0.0.0:8080"`).
 
+use muster_api::auth::Secret;
+use muster_api::limits::Cidr;
+use muster_api::ratelimit::Quota;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -81,6 +84,60 @@ pub const SETTINGS: &[Setting] = &[
         doc: "After the drain delay, how long in-flight requests get to finish.",
     },
     Setting {
+        env: "MUSTER_JWT_SECRET",
+        default: "generated in ./.muster/ (development)",
+        accepts: "a secret of at least 32 characters",
+        doc: "HS256 key for bearer tokens. Without it and without a JWKS URL, serve makes a development secret.",
+    },
+    Setting {
+        env: "MUSTER_JWT_JWKS_URL",
+        default: "none",
+        accepts: "an http:// or https:// URL",
+        doc: "Your identity provider's JWKS, for RS256/ES256 tokens.",
+    },
+    Setting {
+        env: "MUSTER_JWT_ISSUER",
+        default: "none (not checked)",
+        accepts: "the expected `iss`",
+        doc: "Tokens must carry this issuer.",
+    },
+    Setting {
+        env: "MUSTER_JWT_AUDIENCE",
+        default: "none (not checked)",
+        accepts: "the expected `aud`",
+        doc: "Tokens must carry this audience.",
+    },
+    Setting {
+        env: "MUSTER_RATE_LIMIT",
+        default: "100/min",
+        accepts: "a rate like 100/min, 10/s or 5000/hour",
+        doc: "Each caller's budget (JWT subject, else client address).",
+    },
+    Setting {
+        env: "MUSTER_RATE_LIMIT_BURST",
+        default: "the rate's count",
+        accepts: "a whole number from 1 to 1000000000",
+        doc: "How many requests a caller may make at once.",
+    },
+    Setting {
+        env: "MUSTER_REDIS_URL",
+        default: "none",
+        accepts: "a redis:// or rediss:// URL",
+        doc: "Redis (or Valkey, ElastiCache) shared by all instances: one rate budget across the fleet.",
+    },
+    Setting {
+        env: "MUSTER_TRUSTED_PROXIES",
+        default: "none",
+        accepts: "comma-separated IP addresses or CIDR ranges",
+        doc: "Proxies whose X-Forwarded-For names the client; nobody else's is believed.",
+    },
+    Setting {
+        env: "MUSTER_CORS_ORIGINS",
+        default: "none",
+        accepts: "comma-separated origins like https://app.example.org",
+        doc: "Browser origins allowed to call the API.",
+    },
+    Setting {
         env: "MUSTER_BUILD_NUMBER",
         default: "the number of commits",
         accepts: "1 to 32 characters of letters, digits, . - _",
@@ -94,7 +151,7 @@ pub enum LogFormat {
     Pretty,
 }
 
-/// The parsed configuration. Holds no secrets yet; when it does, `Debug` must hide them.
+/// The parsed configuration. Secrets are [`Secret`]s, which `Debug` does not print.
 #[derive(Debug, Clone)]
 pub struct Config {
     pub database_url: String,
@@ -108,6 +165,14 @@ pub struct Config {
     pub drain_delay: Duration,
     pub shutdown_timeout: Duration,
     pub build_number: Option<String>,
+    pub jwt_secret: Option<Secret>,
+    pub jwt_jwks_url: Option<String>,
+    pub jwt_issuer: Option<String>,
+    pub jwt_audience: Option<String>,
+    pub rate_limit: Quota,
+    pub redis_url: Option<String>,
+    pub trusted_proxies: Vec<Cidr>,
+    pub cors_origins: Vec<String>,
 }
 
 /// A setting that did not parse: prints as the one line start-up stops with.
@@ -129,7 +194,11 @@ impl Raw {
     fn take<T>(&self, env: &'static str, default: T, parse: impl Fn(&str) -> Option<T>) -> Result<T, ConfigError> {
         let Some((value, source)) = self.0.get(env) else { return Ok(default) };
         let accepts = SETTINGS.iter().find(|s| s.env == env).map_or("", |s| s.accepts);
-        parse(value.trim()).ok_or_else(|| ConfigError(format!("{source}: {value:?} is not valid; expected {accepts}")))
+        parse(value.trim()).ok_or_else(|| {
+            // a secret is never echoed, not even a wrong one
+            let shown = if env.contains("SECRET") { "the value".to_owned() } else { format!("{value:?}") };
+            ConfigError(format!("{source}: {shown} is not valid; expected {accepts}"))
+        })
     }
 }
 
@@ -184,7 +253,50 @@ impl Config {
                 raw.0.insert(setting.env, (v.clone(), k.clone()));
             }
         }
+        let some = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+        let rate: Quota =
+            raw.take("MUSTER_RATE_LIMIT", Quota::parse("100/min").expect("valid default"), |s| Quota::parse(s).ok())?;
+        let burst = raw.take("MUSTER_RATE_LIMIT_BURST", None, |s| {
+            s.parse::<u32>().ok().filter(|n| (1..=1_000_000_000).contains(n)).map(Some)
+        })?;
         Ok(Config {
+            jwt_secret: raw
+                .take("MUSTER_JWT_SECRET", None, |s| (s.len() >= 32).then(|| Some(Secret::new(s.to_owned()))))?,
+            jwt_jwks_url: raw.take("MUSTER_JWT_JWKS_URL", None, |s| {
+                if s.is_empty() {
+                    Some(None)
+                } else {
+                    (s.starts_with("https://") || s.starts_with("http://")).then(|| Some(s.to_owned()))
+                }
+            })?,
+            jwt_issuer: raw.take("MUSTER_JWT_ISSUER", None, |s| Some(some(s)))?,
+            jwt_audience: raw.take("MUSTER_JWT_AUDIENCE", None, |s| Some(some(s)))?,
+            rate_limit: match burst {
+                Some(b) => rate.with_burst(b),
+                None => rate,
+            },
+            redis_url: raw.take("MUSTER_REDIS_URL", None, |s| {
+                if s.is_empty() {
+                    Some(None)
+                } else {
+                    (s.starts_with("redis://") || s.starts_with("rediss://")).then(|| Some(s.to_owned()))
+                }
+            })?,
+            trusted_proxies: raw.take("MUSTER_TRUSTED_PROXIES", Vec::new(), |s| {
+                s.split(',').filter(|x| !x.trim().is_empty()).map(|x| Cidr::parse(x.trim()).ok()).collect()
+            })?,
+            cors_origins: raw.take("MUSTER_CORS_ORIGINS", Vec::new(), |s| {
+                s.split(',')
+                    .map(str::trim)
+                    .filter(|x| !x.is_empty())
+                    .map(|o| {
+                        let ok = (o.starts_with("https://") || o.starts_with("http://"))
+                            && !o.trim_end_matches('/').contains(['?', '#', ' '])
+                            && axum::http::HeaderValue::from_str(o).is_ok();
+                        ok.then(|| o.trim_end_matches('/').to_owned())
+                    })
+                    .collect()
+            })?,
             database_url: raw.take("MUSTER_DATABASE_URL", "sqlite://muster.db".into(), |s| {
                 ["postgres://", "postgresql://", "sqlite:"].iter().any(|p| s.starts_with(p)).then(|| s.to_owned())
             })?,
@@ -280,6 +392,38 @@ mod tests {
         assert!(e.0.contains("unknown setting \"lisen\""), "{e}");
         let e = Config::from_sources(Some(("m.toml", "db_max_connections = 0")), &[], false).unwrap_err();
         assert!(e.0.starts_with("m.toml: db_max_connections: \"0\""), "{e}");
+    }
+
+    #[test]
+    fn security_settings() {
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("MUSTER_RATE_LIMIT", "10/s"),
+                ("MUSTER_RATE_LIMIT_BURST", "3"),
+                ("MUSTER_TRUSTED_PROXIES", "10.0.0.0/8, ::1"),
+                ("MUSTER_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!((c.rate_limit.limit, c.rate_limit.burst), (10, 3));
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(!format!("{c:?}").contains("0123456789abcdef"), "secrets stay out of Debug");
+        for (k, v) in [
+            ("MUSTER_JWT_SECRET", "short"),
+            ("MUSTER_RATE_LIMIT", "lots"),
+            ("MUSTER_RATE_LIMIT_BURST", "0"),
+            ("MUSTER_REDIS_URL", "localhost:6379"),
+            ("MUSTER_TRUSTED_PROXIES", "proxy.local"),
+            ("MUSTER_CORS_ORIGINS", "*"),
+            ("MUSTER_JWT_JWKS_URL", "file:///etc/keys"),
+        ] {
+            let e = Config::from_sources(None, &env(&[(k, v)]), false).unwrap_err();
+            assert!(e.0.starts_with(k), "{e}");
+        }
+        let e = Config::from_sources(None, &env(&[("MUSTER_JWT_SECRET", "short")]), false).unwrap_err();
+        assert!(!e.0.contains("short\""), "the bad secret itself is not echoed: {e}");
     }
 
     #[test]

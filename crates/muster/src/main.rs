@@ -21,6 +21,8 @@ enum Command {
     Migrate,
     /// Load realistic demo data.
     Seed(muster::seed::SeedArgs),
+    /// Print a signed bearer token (HS256, the server's secret).
+    Token(muster::token::TokenArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,24 +47,30 @@ fn main() -> ExitCode {
 }
 
 async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
-    let opened = Opened::open(&cfg)?;
+    let open = || Opened::open(&cfg);
     match command {
+        Command::Token(args) => {
+            println!("{}", muster::token::mint(&cfg, &args)?);
+            Ok(())
+        }
         Command::Migrate => {
+            let opened = open()?;
             opened.migrate_patiently(Duration::from_secs(30)).await?;
             tracing::info!("migrations applied");
             Ok(())
         }
         Command::Seed(args) => {
+            let opened = open()?;
             opened.migrate_patiently(Duration::from_secs(30)).await?;
             muster::seed::run(&opened, &args).await
         }
         Command::Serve => {
+            let opened = open()?;
             if cfg.migrate {
                 opened.migrate_patiently(Duration::from_secs(30)).await?;
             }
             let store = opened.into_dyn();
-            let mut state = muster_api::AppState::new(store.clone(), muster::build_info(cfg.build_number.as_deref()));
-            state.request_timeout = cfg.request_timeout;
+            let state = muster::app_state(&cfg, store.clone()).await?;
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("MUSTER_LISTEN: cannot listen on {}: {e}", cfg.listen))?;

@@ -104,12 +104,16 @@ fn sigterm_reports_not_ready_and_drains_in_flight_requests() {
         .spawn()
         .unwrap();
     wait_ready(port, &mut child);
+    let token = muster(&dir).args(["token", "--sub", "drain-test", "--scope", "write"]).output().unwrap();
+    assert!(token.status.success(), "muster token works with the secret serve generated");
+    let token = String::from_utf8(token.stdout).unwrap();
     // a request in flight: headers and half the body sent before the signal
     let body = r#"{"name": "Drained Candidate", "office": "Mayor"}"#;
     let mut in_flight = TcpStream::connect(("127.0.0.1", port)).unwrap();
     in_flight.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let head = format!(
-        "POST /v1/candidates HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        "POST /v1/candidates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        token.trim(),
         body.len()
     );
     in_flight.write_all(head.as_bytes()).unwrap();

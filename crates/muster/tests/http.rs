@@ -65,7 +65,9 @@ async fn conditional_requests(app: TestApp) {
 
 async fn malformed_input_gets_problems(app: TestApp) {
     let url = format!("{}/v1/candidates", app.base);
-    let raw = |body: &'static str, ct: &'static str| app.client.post(&url).header("content-type", ct).body(body).send();
+    let raw = |body: &'static str, ct: &'static str| {
+        app.client.post(&url).bearer_auth(&app.token).header("content-type", ct).body(body).send()
+    };
     let to_resp = |r: reqwest::Response| async move {
         let status = r.status();
         let headers = r.headers().clone();
@@ -77,11 +79,19 @@ async fn malformed_input_gets_problems(app: TestApp) {
     to_resp(raw("", "application/json").await.unwrap()).await.problem(400);
     let arr = to_resp(raw("[1, 2]", "application/json").await.unwrap()).await;
     arr.problem(422);
-    let huge = format!("{{\"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
-    // its own connection: the server answers before reading the body, then closes it
-    let r =
-        reqwest::Client::new().post(&url).header("content-type", "application/json").body(huge).send().await.unwrap();
-    to_resp(r).await.problem(413);
+    // announce a 2 MiB body and send none of it: the limit is enforced before reading
+    let head = format!(
+        "POST /v1/candidates HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        app.token,
+        2 * 1024 * 1024
+    );
+    let mut conn = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut conn, head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::io::AsyncReadExt::read(&mut conn, &mut buf).await.unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert!(text.contains("application/problem+json"), "{text}");
     app.get("/v1/nothing-here").await.problem(404);
     app.get("/nowhere").await.problem(404);
     let m = app.send(Method::PUT, "/v1/candidates", Some(&json!({})), &[]).await;

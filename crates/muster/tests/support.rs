@@ -2,7 +2,9 @@
 
 #![allow(dead_code, reason = "each test binary uses a different part of the support code")]
 
-use muster_api::AppState;
+use muster_api::auth::{AuthConfig, Authenticator, Secret};
+use muster_api::ratelimit::{Quota, RateLimiter};
+use muster_api::{AppState, Limits};
 use muster_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -15,9 +17,50 @@ pub enum Backend {
     Postgres,
 }
 
+/// The HS256 secret test servers accept.
+pub const TEST_SECRET: &str = "muster-test-secret-0123456789abcdef-0123";
+
+/// A token signed with [`TEST_SECRET`]: `sub`, space-separated `scope`, valid for `ttl` seconds
+/// (negative for an expired one).
+pub fn mint(sub: &str, scope: &str, ttl: i64) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let claims = serde_json::json!({"sub": sub, "scope": scope, "iat": now, "exp": now + ttl});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_SECRET.as_bytes()),
+    )
+    .unwrap()
+}
+
+/// How a test server differs from the default (a huge budget, local limiter).
+pub struct Options {
+    pub rate: Quota,
+    pub redis_url: Option<String>,
+    /// Key prefix in Redis; instances sharing one share a budget (default: unique per app).
+    pub redis_prefix: Option<String>,
+    pub auth: AuthConfig,
+    pub cors_origins: Vec<&'static str>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate: Quota::parse("1000000/min").unwrap(),
+            redis_url: None,
+            redis_prefix: None,
+            cors_origins: Vec::new(),
+            auth: AuthConfig { hs256_secret: Some(Secret::new(TEST_SECRET.into())), ..AuthConfig::default() },
+        }
+    }
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    /// Sent on every request that does not set its own Authorization (`admin` scope).
+    pub token: String,
+    pub state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -29,25 +72,47 @@ impl Drop for TestApp {
     }
 }
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    let store: Arc<dyn Store> = match backend {
+pub async fn fresh_store(backend: Backend) -> Arc<dyn Store> {
+    match backend {
         Backend::Sqlite => Arc::new(muster_store_sqlite::testing::fresh_store().await),
         Backend::Postgres => Arc::new(muster_store_postgres::testing::fresh_store().await),
-    };
+    }
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_with(fresh_store(backend).await, Options::default()).await
+}
+
+/// A server over `store` (several servers may share one, like instances of a fleet).
+pub async fn spawn_with(store: Arc<dyn Store>, opts: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(store, muster::build_info(None));
+    let limiter = match &opts.redis_url {
+        Some(url) => {
+            let prefix =
+                opts.redis_prefix.clone().unwrap_or_else(|| format!("muster-test:{}:", uuid::Uuid::now_v7().simple()));
+            RateLimiter::redis(url, &prefix).unwrap()
+        }
+        None => RateLimiter::local(),
+    };
+    let auth = Authenticator::new(&opts.auth).unwrap();
+    if let Some(jwks) = auth.jwks() {
+        jwks.refresh(true).await;
+    }
+    let mut state = AppState::new(store, muster::build_info(None), auth, Limits::new(limiter, opts.rate, Vec::new()));
+    state.cors_origins =
+        Arc::new(opts.cors_origins.iter().map(|o| axum::http::HeaderValue::from_str(o).unwrap()).collect());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(muster::server::run(
         listener,
-        state,
+        state.clone(),
         async {
             let _ = rx.await;
         },
         Duration::ZERO,
         Duration::from_secs(5),
     ));
-    TestApp { base, client: reqwest::Client::new(), stop: Some(tx) }
+    TestApp { base, client: reqwest::Client::new(), token: mint("tester", "admin", 3600), state, stop: Some(tx) }
 }
 
 /// A response, read whole.
@@ -92,8 +157,14 @@ impl TestApp {
         if let Some(b) = body {
             req = req.json(b);
         }
+        if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+            req = req.bearer_auth(&self.token);
+        }
         for (k, v) in headers {
-            req = req.header(*k, *v);
+            // an empty Authorization means "send none"
+            if !(k.eq_ignore_ascii_case("authorization") && v.is_empty()) {
+                req = req.header(*k, *v);
+            }
         }
         let r = req.send().await.expect("request sent");
         let status = r.status();

@@ -12,6 +12,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod import;
+mod rate_limits;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod volunteers;
@@ -22,8 +23,8 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page, Result,
-    Store, StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
+    RateLimitOverride, Result, Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, PgPool};
@@ -176,5 +177,15 @@ impl Store for PgStore {
     }
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
         idempotency::abort(&self.pool, key).await
+    }
+
+    async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>> {
+        rate_limits::list(&self.pool).await
+    }
+    async fn put_rate_limit(&self, o: &RateLimitOverride) -> Result<()> {
+        rate_limits::put(&self.pool, o).await
+    }
+    async fn delete_rate_limit(&self, subject: &str) -> Result<()> {
+        rate_limits::delete(&self.pool, subject).await
     }
 }

@@ -16,6 +16,7 @@ mod errors;
 mod events;
 mod idempotency;
 mod import;
+mod rate_limits;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod volunteers;
@@ -26,8 +27,8 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page, Result,
-    Store, StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
+    RateLimitOverride, Result, Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
@@ -214,5 +215,15 @@ impl Store for SqliteStore {
     }
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
         idempotency::abort(&self.writer, key).await
+    }
+
+    async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>> {
+        rate_limits::list(&self.reader).await
+    }
+    async fn put_rate_limit(&self, o: &RateLimitOverride) -> Result<()> {
+        rate_limits::put(&self.writer, o).await
+    }
+    async fn delete_rate_limit(&self, subject: &str) -> Result<()> {
+        rate_limits::delete(&self.writer, subject).await
     }
 }

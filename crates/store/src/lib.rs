@@ -76,6 +76,24 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()>;
     /// Releases a claim whose request failed, so a retry can run again.
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()>;
+
+    /// Per-principal rate limits that differ from the default, set by administrators.
+    async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>>;
+    /// Creates or replaces the override for `o.subject`.
+    async fn put_rate_limit(&self, o: &RateLimitOverride) -> Result<()>;
+    /// Removes the override for `subject` (NotFound when there is none).
+    async fn delete_rate_limit(&self, subject: &str) -> Result<()>;
+}
+
+/// A principal's own rate limit: `limit` requests per `period_ms`, `burst` at once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RateLimitOverride {
+    pub subject: String,
+    pub limit: i64,
+    pub period_ms: i64,
+    pub burst: i64,
+    pub updated_by: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Fully formed rows to insert as they are, in one transaction (demo data, restores).

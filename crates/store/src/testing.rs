@@ -4,8 +4,8 @@
 //! that returns a fresh, migrated, empty store; each check then runs in its own store.
 
 use crate::{
-    AttendanceFilter, CandidateFilter, Cursor, EventFilter, IdempotencyBegin, IdempotencyKey, Page, Store, StoreError,
-    StoredResponse, VolunteerFilter,
+    AttendanceFilter, CandidateFilter, Cursor, EventFilter, IdempotencyBegin, IdempotencyKey, Page, RateLimitOverride,
+    Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use muster_domain::attendance::{AttendancePatch, AttendanceStatus as S, NewAttendance};
 use muster_domain::candidate::{Candidate, CandidatePatch, CandidateStatus, NewCandidate};
@@ -25,7 +25,7 @@ macro_rules! conformance_suite {
             referenced_deletes_conflict, optimistic_concurrency, pagination_visits_each_row_once,
             filters, capacity_and_waitlist, concurrent_registrations_respect_capacity,
             raising_capacity_promotes, event_window_rechecked_on_patch, idempotency_keys,
-            attendance_transitions, not_found_everywhere);
+            attendance_transitions, not_found_everywhere, rate_limit_overrides);
     };
     (@each $fresh:path; $($name:ident),+) => {
         $(
@@ -387,4 +387,24 @@ pub async fn not_found_everywhere(s: Arc<dyn Store>) {
     assert!(nf(s.delete_event(id, None).await));
     assert!(nf(s.delete_attendance(id, None).await));
     assert!(nf(s.check_in(id).await.map(drop)));
+}
+
+pub async fn rate_limit_overrides(s: Arc<dyn Store>) {
+    assert!(s.list_rate_limits().await.unwrap().is_empty());
+    let now = muster_domain::now_micros();
+    let mut o = RateLimitOverride {
+        subject: "loadtest".into(),
+        limit: 100_000,
+        period_ms: 60_000,
+        burst: 500,
+        updated_by: "ops".into(),
+        updated_at: now,
+    };
+    s.put_rate_limit(&o).await.unwrap();
+    o.limit = 200_000;
+    s.put_rate_limit(&o).await.unwrap();
+    assert_eq!(s.list_rate_limits().await.unwrap(), vec![o], "put replaces");
+    s.delete_rate_limit("loadtest").await.unwrap();
+    assert!(matches!(s.delete_rate_limit("loadtest").await, Err(StoreError::NotFound { .. })));
+    assert!(s.list_rate_limits().await.unwrap().is_empty());
 }

@@ -1,5 +1,6 @@
 //! The route table: one module per resource, each owning its `router()`.
 
+pub mod admin;
 pub mod attendances;
 pub mod candidates;
 pub mod events;

@@ -34,12 +34,25 @@ async fn ready(State(st): State<AppState>) -> Response {
         Err(_) => json!({"status": "down", "backend": st.store.backend(), "error": "the store check timed out"}),
     };
     let up = store["status"] == "up";
+    // Redis is an optimisation, not a dependency: without it each instance limits on its
+    // own, so it degrades readiness detail but never readiness itself
+    let redis = st.limits.limiter.redis_healthy();
     let (code, status) = match (draining, up) {
         (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+        (false, true) if redis == Some(false) => (StatusCode::OK, "degraded"),
         (false, true) => (StatusCode::OK, "ready"),
     };
-    (code, Json(json!({"status": status, "draining": draining, "checks": {"store": store}}))).into_response()
+    let mut checks = json!({"store": store});
+    if let Some(healthy) = redis {
+        checks["redis"] = if healthy {
+            json!({"status": "up", "used_for": ["rate_limit"]})
+        } else {
+            json!({"status": "down", "used_for": ["rate_limit"],
+                   "effect": "rate limits are enforced per instance until Redis answers again"})
+        };
+    }
+    (code, Json(json!({"status": status, "draining": draining, "checks": checks}))).into_response()
 }
 
 /// `GET /version`: which build is answering.

@@ -1,0 +1,189 @@
+//! Bearer-token authentication: who is calling, and with which scopes.
+//!
+//! Tokens are JWTs. HS256 tokens are checked against `MUSTER_JWT_SECRET`; RS256/ES256
+//! tokens against the identity provider's JWKS (`MUSTER_JWT_JWKS_URL`). The algorithm a
+//! token claims decides which key family may verify it, and each family accepts only its
+//! own algorithms, so an HS256 token "signed" with a public key is refused (algorithm
+//! confusion), as is `alg: none`. `exp` is required; `nbf`, `iss` and `aud` are checked
+//! with a small leeway for clock skew.
+
+mod jwks;
+mod scope;
+
+pub use jwks::Jwks;
+pub use scope::{Scope, Scopes};
+
+use crate::principal::Principal;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use std::fmt;
+
+/// Clock skew tolerated on `exp` and `nbf`, in seconds.
+pub const LEEWAY_SECS: u64 = 30;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: String) -> Self {
+        Secret(s)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(…)")
+    }
+}
+
+/// How tokens are checked.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub hs256_secret: Option<Secret>,
+    pub jwks_url: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+/// Why a token was refused; the text is safe to show the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthError {
+    /// No `Authorization` header (RFC 6750: challenge without an error code).
+    Missing,
+    /// Present but not acceptable; says why.
+    Invalid(String),
+}
+
+pub struct Authenticator {
+    hs256: Option<DecodingKey>,
+    jwks: Option<Jwks>,
+    issuer: Option<String>,
+    audience: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    sub: Option<String>,
+    #[serde(default)]
+    scope: Option<ScopeClaim>,
+    #[serde(default)]
+    scp: Option<ScopeClaim>,
+}
+
+/// RFC 9068 says a space-separated string; some providers send an array (`scp`).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ScopeClaim {
+    Text(String),
+    List(Vec<String>),
+}
+
+impl ScopeClaim {
+    fn scopes(&self) -> Scopes {
+        match self {
+            ScopeClaim::Text(s) => Scopes::parse_lenient(s.split_whitespace()),
+            ScopeClaim::List(v) => Scopes::parse_lenient(v.iter().map(String::as_str)),
+        }
+    }
+}
+
+const HS_ALGS: &[Algorithm] = &[Algorithm::HS256];
+const ASYMMETRIC_ALGS: &[Algorithm] =
+    &[Algorithm::RS256, Algorithm::RS384, Algorithm::RS512, Algorithm::ES256, Algorithm::ES384];
+
+impl Authenticator {
+    pub fn new(cfg: &AuthConfig) -> Result<Self, String> {
+        let jwks = match &cfg.jwks_url {
+            Some(url) => Some(Jwks::new(url)?),
+            None => None,
+        };
+        Ok(Authenticator {
+            hs256: cfg.hs256_secret.as_ref().map(|s| DecodingKey::from_secret(s.expose().as_bytes())),
+            jwks,
+            issuer: cfg.issuer.clone(),
+            audience: cfg.audience.clone(),
+        })
+    }
+
+    /// The JWKS client, to warm its cache at start-up.
+    pub fn jwks(&self) -> Option<&Jwks> {
+        self.jwks.as_ref()
+    }
+
+    /// Reads `Authorization: Bearer <token>` and checks the token.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
+        let raw = authorization.ok_or(AuthError::Missing)?;
+        let (scheme, token) = raw.trim().split_once(' ').ok_or_else(|| invalid("use the Bearer scheme"))?;
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Err(invalid("use the Bearer scheme"));
+        }
+        let token = token.trim();
+        if token.is_empty() || token.len() > 8192 {
+            return Err(invalid("the token is empty or too long"));
+        }
+        let header = decode_header(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
+        let key = if HS_ALGS.contains(&header.alg) {
+            match &self.hs256 {
+                Some(k) => k.clone(),
+                None => return Err(invalid("HS256 tokens are not accepted by this server")),
+            }
+        } else if ASYMMETRIC_ALGS.contains(&header.alg) {
+            match &self.jwks {
+                Some(jwks) => jwks.key_for(header.kid.as_deref(), header.alg).await.map_err(invalid)?,
+                None => {
+                    return Err(invalid("tokens signed with public-key algorithms are not accepted by this server"));
+                }
+            }
+        } else {
+            return Err(invalid("the token's algorithm is not accepted"));
+        };
+        let mut validation = Validation::new(header.alg);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        let mut required = vec!["exp", "sub"];
+        required.extend(self.issuer.as_ref().map(|_| "iss"));
+        required.extend(self.audience.as_ref().map(|_| "aud"));
+        validation.set_required_spec_claims(&required);
+        match &self.issuer {
+            Some(iss) => validation.set_issuer(&[iss]),
+            None => validation.iss = None,
+        }
+        match &self.audience {
+            Some(aud) => validation.set_audience(&[aud]),
+            None => validation.validate_aud = false,
+        }
+        let data = decode::<Claims>(token, &key, &validation).map_err(|e| invalid(describe(e.kind())))?;
+        let subject = data
+            .claims
+            .sub
+            .filter(|s| !s.is_empty() && s.len() <= 256)
+            .ok_or_else(|| invalid("the token needs a `sub` claim of 1 to 256 characters"))?;
+        let scopes = data.claims.scope.or(data.claims.scp).map(|s| s.scopes()).unwrap_or_default();
+        Ok(Principal { subject, scopes })
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> AuthError {
+    AuthError::Invalid(msg.into())
+}
+
+fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind as K;
+    match kind {
+        K::ExpiredSignature => "the token has expired",
+        K::ImmatureSignature => "the token is not valid yet (nbf)",
+        K::InvalidIssuer => "the token's issuer (iss) is not accepted",
+        K::InvalidAudience => "the token's audience (aud) is not accepted",
+        K::InvalidSignature => "the token's signature does not verify",
+        K::MissingRequiredClaim(c) if c == "exp" => "the token needs an `exp` claim",
+        K::MissingRequiredClaim(c) if c == "iss" => "the token needs an `iss` claim",
+        K::MissingRequiredClaim(c) if c == "aud" => "the token needs an `aud` claim",
+        K::MissingRequiredClaim(_) => "the token is missing a required claim",
+        K::InvalidAlgorithm | K::InvalidAlgorithmName => "the token's algorithm does not match its key",
+        _ => "the token could not be verified",
+    }
+}

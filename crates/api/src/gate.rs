@@ -1,0 +1,113 @@
+//! The `/v1` gate: authenticate the caller, charge its rate budget, check its scope.
+//!
+//! The budget is charged before the scope check and also for requests whose token is
+//! refused (by client address), so guessing tokens costs budget like anything else.
+//! Every `/v1` response, refusals included, carries `RateLimit-Policy` and `RateLimit`.
+
+use crate::AppState;
+use crate::auth::{AuthError, Scope};
+use crate::limits::{client_ip, cost_of};
+use crate::problem::ApiError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::net::SocketAddr;
+
+pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+pub static RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+
+/// The policy name in the RateLimit headers.
+const POLICY: &str = "default";
+
+/// The scope a request needs: administration, reading, or changing.
+pub fn needed_scope(method: &Method, path: &str) -> Scope {
+    if path.starts_with("/v1/admin/") || path == "/v1/admin" {
+        Scope::Admin
+    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+        Scope::Read
+    } else {
+        Scope::Write
+    }
+}
+
+pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> Response {
+    let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let auth = st.auth.authenticate(authorization).await;
+    let (key, quota) = match &auth {
+        Ok(p) => (format!("sub:{}", p.subject), st.limits.quota_for(&p.subject)),
+        Err(_) => {
+            let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+            let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+            let ip = client_ip(peer, xff, &st.limits.trusted_proxies);
+            (format!("ip:{}", ip.map_or_else(|| "unknown".to_owned(), |i| i.to_string())), st.limits.default)
+        }
+    };
+    let cost = cost_of(req.method(), req.uri().path());
+    let decision = st.limits.limiter.check(&key, &quota, cost).await;
+    let mut resp = if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
+        let secs = wait.as_secs_f64().ceil().max(1.0);
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many requests",
+            format!("the rate limit for this caller is used up; retry in {secs} s (see the RateLimit headers)"),
+        )
+        .with_header(header::RETRY_AFTER, &format!("{secs}"))
+        .into_response()
+    } else {
+        match auth {
+            Err(e) => unauthorized(&e),
+            Ok(principal) => {
+                let needed = needed_scope(req.method(), req.uri().path());
+                if principal.scopes.allows(needed) {
+                    req.extensions_mut().insert(principal);
+                    next.run(req).await
+                } else {
+                    forbidden(needed, &principal.scopes.names())
+                }
+            }
+        }
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&quota.policy_header(POLICY)) {
+        h.insert(RATELIMIT_POLICY.clone(), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&decision.header(POLICY)) {
+        h.insert(RATELIMIT.clone(), v);
+    }
+    resp
+}
+
+fn unauthorized(e: &AuthError) -> Response {
+    let (challenge, detail) = match e {
+        AuthError::Missing => (
+            "Bearer realm=\"muster\"".to_owned(),
+            "this call needs a bearer token: send Authorization: Bearer <JWT>".to_owned(),
+        ),
+        AuthError::Invalid(why) => (
+            format!(
+                "Bearer realm=\"muster\", error=\"invalid_token\", error_description=\"{}\"",
+                why.replace('"', "'")
+            ),
+            format!("the bearer token was refused: {why}"),
+        ),
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
+        .with_header(header::WWW_AUTHENTICATE, &challenge)
+        .into_response()
+}
+
+fn forbidden(needed: Scope, granted: &str) -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient-scope",
+        "Insufficient scope",
+        format!("this call needs the `{needed}` scope; the token grants: {granted}"),
+    )
+    .with_header(
+        header::WWW_AUTHENTICATE,
+        &format!("Bearer realm=\"muster\", error=\"insufficient_scope\", scope=\"{needed}\""),
+    )
+    .into_response()
+}
