@@ -10,7 +10,7 @@ use muster_domain::attendance::{self, Attendance, AttendancePatch, AttendanceSta
 use muster_domain::{Patch, now_micros};
 use muster_store::rows::{ATTENDANCE_COLUMNS, AttendanceRow, convert};
 use muster_store::{AttendanceFilter, Expected, Listed, Page, Result, StoreError};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "attendance";
@@ -57,8 +57,8 @@ pub(crate) async fn fill_seats(conn: &mut PgConnection, event_id: Uuid, capacity
     Ok(())
 }
 
-pub async fn create(pool: &PgPool, new: NewAttendance) -> Result<Attendance> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn create(conn: &mut PgConnection, new: NewAttendance) -> Result<Attendance> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let capacity = lock_event(&mut tx, new.event_id)
         .await?
         .ok_or_else(|| StoreError::missing_reference("event_id", "event", new.event_id))?;
@@ -157,8 +157,13 @@ async fn lock(conn: &mut PgConnection, id: Uuid) -> Result<(Attendance, Option<i
     Ok((a, capacity))
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    patch: AttendancePatch,
+    expected: Expected,
+) -> Result<Attendance> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let (mut a, capacity) = lock(&mut tx, id).await?;
     check_version(ENTITY, a.version, expected)?;
     let Patch::Set(to) = patch.status else { return Ok(a) };
@@ -188,8 +193,8 @@ pub async fn update(pool: &PgPool, id: Uuid, patch: AttendancePatch, expected: E
     Ok(a)
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn delete(conn: &mut PgConnection, id: Uuid, expected: Expected) -> Result<()> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let (a, capacity) = lock(&mut tx, id).await?;
     check_version(ENTITY, a.version, expected)?;
     sqlx::query("DELETE FROM attendances WHERE id = $1").bind(id).execute(&mut *tx).await.map_err(map_err)?;
@@ -199,8 +204,8 @@ pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
     tx.commit().await.map_err(map_err)
 }
 
-pub async fn check_in(pool: &PgPool, id: Uuid) -> Result<Attendance> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn check_in(conn: &mut PgConnection, id: Uuid) -> Result<Attendance> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let (mut a, _) = lock(&mut tx, id).await?;
     if let Transition::To { status, .. } = attendance::check_in(a.status).map_err(StoreError::Conflict)? {
         let now = now_micros();

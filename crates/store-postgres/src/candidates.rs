@@ -6,14 +6,14 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::now_micros;
 use muster_store::rows::{CANDIDATE_COLUMNS, CandidateRow, convert};
 use muster_store::{CandidateFilter, Expected, Listed, Page, Result};
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "candidate";
 
-pub async fn create(pool: &PgPool, new: NewCandidate) -> Result<Candidate> {
+pub async fn create(conn: &mut PgConnection, new: NewCandidate) -> Result<Candidate> {
     let c = Candidate::create(new, Uuid::now_v7(), now_micros());
-    write(pool, &c, true).await?;
+    write(&mut *conn, &c, true).await?;
     Ok(c)
 }
 
@@ -72,8 +72,8 @@ pub async fn list(pool: &PgPool, f: &CandidateFilter, page: Page) -> Result<List
     Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn update(conn: &mut PgConnection, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let mut c: Candidate =
         common::fetch::<CandidateRow>(&mut *tx, "candidates", CANDIDATE_COLUMNS, ENTITY, id, true).await?.try_into()?;
     check_version(ENTITY, c.version, expected)?;
@@ -83,7 +83,7 @@ pub async fn update(pool: &PgPool, id: Uuid, patch: CandidatePatch, expected: Ex
     Ok(c)
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut PgConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced = "this candidate still has volunteers or events; delete or move them first";
-    common::delete(pool, "candidates", ENTITY, id, expected, referenced).await
+    common::delete(conn, "candidates", ENTITY, id, expected, referenced).await
 }

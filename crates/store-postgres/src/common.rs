@@ -3,7 +3,7 @@
 use crate::errors::{map_delete, map_err};
 use muster_store::{Expected, Result, StoreError};
 use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgExecutor, PgPool};
+use sqlx::{Connection, FromRow, PgConnection, PgExecutor};
 use uuid::Uuid;
 
 /// Refuses a write whose `If-Match` version is stale.
@@ -33,14 +33,14 @@ where
 /// Deletes the row with `id` if its version matches; `referenced` is the conflict message
 /// when other rows still point at it.
 pub async fn delete(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     table: &str,
     entity: &'static str,
     id: Uuid,
     expected: Expected,
     referenced: &str,
 ) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let version: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = $1 FOR UPDATE"))
         .bind(id)
         .fetch_optional(&mut *tx)

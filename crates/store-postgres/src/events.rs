@@ -9,14 +9,14 @@ use muster_domain::now_micros;
 use muster_store::rows::{EVENT_COLUMNS, EventRow, convert};
 use muster_store::{EventFilter, Expected, Listed, Page, Result};
 use sqlx::types::Json;
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "event";
 
-pub async fn create(pool: &PgPool, new: NewEvent) -> Result<Event> {
+pub async fn create(conn: &mut PgConnection, new: NewEvent) -> Result<Event> {
     let e = Event::create(new, Uuid::now_v7(), now_micros());
-    write(pool, &e, true).await?;
+    write(&mut *conn, &e, true).await?;
     Ok(e)
 }
 
@@ -98,8 +98,8 @@ pub async fn list(pool: &PgPool, f: &EventFilter, page: Page) -> Result<Listed<E
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn update(conn: &mut PgConnection, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let mut e: Event =
         common::fetch::<EventRow>(&mut *tx, "events", EVENT_COLUMNS, ENTITY, id, true).await?.try_into()?;
     check_version(ENTITY, e.version, expected)?;
@@ -110,8 +110,8 @@ pub async fn update(pool: &PgPool, id: Uuid, patch: EventPatch, expected: Expect
     Ok(e)
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut PgConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced =
         "this event still has attendances; delete them first, or set the event status to cancelled instead";
-    common::delete(pool, "events", ENTITY, id, expected, referenced).await
+    common::delete(conn, "events", ENTITY, id, expected, referenced).await
 }

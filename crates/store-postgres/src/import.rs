@@ -4,13 +4,13 @@
 use crate::errors::map_err;
 use muster_store::{Import, Result};
 use sqlx::types::Json;
-use sqlx::{PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 
 /// Rows per statement; PostgreSQL allows 65,535 bind parameters, events use 16 a row.
 const CHUNK: usize = 2000;
 
-pub async fn import(pool: &PgPool, rows: &Import) -> Result<()> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn import(conn: &mut PgConnection, rows: &Import) -> Result<()> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     for chunk in rows.candidates.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Postgres>::new(
             "INSERT INTO candidates (id, name, office, district, party, election_date, status, website, version, \

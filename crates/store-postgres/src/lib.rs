@@ -83,7 +83,12 @@ impl PgStore {
 
     /// Inserts fully formed rows in one transaction (`muster seed`, restores).
     pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
-        import::import(&self.pool, rows).await
+        import::import(&mut *self.conn().await?, rows).await
+    }
+
+    /// A pooled connection for one operation (its own transaction, when it needs one).
+    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
+        self.pool.acquire().await.map_err(map_err)
     }
 
     /// The pool, for bulk loaders (`muster seed`) and tests.
@@ -103,7 +108,7 @@ impl Store for PgStore {
     }
 
     async fn create_candidate(&self, new: NewCandidate) -> Result<Candidate> {
-        candidates::create(&self.pool, new).await
+        candidates::create(&mut *self.conn().await?, new).await
     }
     async fn get_candidate(&self, id: Uuid) -> Result<Candidate> {
         candidates::get(&self.pool, id).await
@@ -112,14 +117,14 @@ impl Store for PgStore {
         candidates::list(&self.pool, filter, page).await
     }
     async fn update_candidate(&self, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
-        candidates::update(&self.pool, id, patch, expected).await
+        candidates::update(&mut *self.conn().await?, id, patch, expected).await
     }
     async fn delete_candidate(&self, id: Uuid, expected: Expected) -> Result<()> {
-        candidates::delete(&self.pool, id, expected).await
+        candidates::delete(&mut *self.conn().await?, id, expected).await
     }
 
     async fn create_volunteer(&self, new: NewVolunteer) -> Result<Volunteer> {
-        volunteers::create(&self.pool, new).await
+        volunteers::create(&mut *self.conn().await?, new).await
     }
     async fn get_volunteer(&self, id: Uuid) -> Result<Volunteer> {
         volunteers::get(&self.pool, id).await
@@ -128,14 +133,14 @@ impl Store for PgStore {
         volunteers::list(&self.pool, filter, page).await
     }
     async fn update_volunteer(&self, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
-        volunteers::update(&self.pool, id, patch, expected).await
+        volunteers::update(&mut *self.conn().await?, id, patch, expected).await
     }
     async fn delete_volunteer(&self, id: Uuid, expected: Expected) -> Result<()> {
-        volunteers::delete(&self.pool, id, expected).await
+        volunteers::delete(&mut *self.conn().await?, id, expected).await
     }
 
     async fn create_event(&self, new: NewEvent) -> Result<Event> {
-        events::create(&self.pool, new).await
+        events::create(&mut *self.conn().await?, new).await
     }
     async fn get_event(&self, id: Uuid) -> Result<Event> {
         events::get(&self.pool, id).await
@@ -144,14 +149,14 @@ impl Store for PgStore {
         events::list(&self.pool, filter, page).await
     }
     async fn update_event(&self, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
-        events::update(&self.pool, id, patch, expected).await
+        events::update(&mut *self.conn().await?, id, patch, expected).await
     }
     async fn delete_event(&self, id: Uuid, expected: Expected) -> Result<()> {
-        events::delete(&self.pool, id, expected).await
+        events::delete(&mut *self.conn().await?, id, expected).await
     }
 
     async fn create_attendance(&self, new: NewAttendance) -> Result<Attendance> {
-        attendances::create(&self.pool, new).await
+        attendances::create(&mut *self.conn().await?, new).await
     }
     async fn get_attendance(&self, id: Uuid) -> Result<Attendance> {
         attendances::get(&self.pool, id).await
@@ -160,13 +165,13 @@ impl Store for PgStore {
         attendances::list(&self.pool, filter, page).await
     }
     async fn update_attendance(&self, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
-        attendances::update(&self.pool, id, patch, expected).await
+        attendances::update(&mut *self.conn().await?, id, patch, expected).await
     }
     async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()> {
-        attendances::delete(&self.pool, id, expected).await
+        attendances::delete(&mut *self.conn().await?, id, expected).await
     }
     async fn check_in(&self, id: Uuid) -> Result<Attendance> {
-        attendances::check_in(&self.pool, id).await
+        attendances::check_in(&mut *self.conn().await?, id).await
     }
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {

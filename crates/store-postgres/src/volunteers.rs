@@ -6,14 +6,14 @@ use muster_domain::now_micros;
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::rows::{VOLUNTEER_COLUMNS, VolunteerRow, convert, tags_json};
 use muster_store::{Expected, Listed, Page, Result, VolunteerFilter};
-use sqlx::{PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "volunteer";
 
-pub async fn create(pool: &PgPool, new: NewVolunteer) -> Result<Volunteer> {
+pub async fn create(conn: &mut PgConnection, new: NewVolunteer) -> Result<Volunteer> {
     let v = Volunteer::create(new, Uuid::now_v7(), now_micros());
-    write(pool, &v, true).await?;
+    write(&mut *conn, &v, true).await?;
     Ok(v)
 }
 
@@ -83,8 +83,8 @@ pub async fn list(pool: &PgPool, f: &VolunteerFilter, page: Page) -> Result<List
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }
 
-pub async fn update(pool: &PgPool, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
-    let mut tx = pool.begin().await.map_err(map_err)?;
+pub async fn update(conn: &mut PgConnection, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
+    let mut tx = conn.begin().await.map_err(map_err)?;
     let mut v: Volunteer =
         common::fetch::<VolunteerRow>(&mut *tx, "volunteers", VOLUNTEER_COLUMNS, ENTITY, id, true).await?.try_into()?;
     check_version(ENTITY, v.version, expected)?;
@@ -94,7 +94,7 @@ pub async fn update(pool: &PgPool, id: Uuid, patch: VolunteerPatch, expected: Ex
     Ok(v)
 }
 
-pub async fn delete(pool: &PgPool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut PgConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced = "this volunteer still has attendances; delete them first";
-    common::delete(pool, "volunteers", ENTITY, id, expected, referenced).await
+    common::delete(conn, "volunteers", ENTITY, id, expected, referenced).await
 }

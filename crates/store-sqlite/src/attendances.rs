@@ -61,8 +61,8 @@ pub(crate) async fn fill_seats(conn: &mut SqliteConnection, event_id: Uuid, capa
     Ok(())
 }
 
-pub async fn create(writer: &SqlitePool, new: NewAttendance) -> Result<Attendance> {
-    let mut tx = common::begin(writer).await?;
+pub async fn create(conn: &mut SqliteConnection, new: NewAttendance) -> Result<Attendance> {
+    let mut tx = common::begin(conn).await?;
     let capacity = event_capacity(&mut tx, new.event_id)
         .await?
         .ok_or_else(|| StoreError::missing_reference("event_id", "event", new.event_id))?;
@@ -145,8 +145,13 @@ async fn load(conn: &mut SqliteConnection, id: Uuid) -> Result<(Attendance, Opti
     Ok((a, capacity))
 }
 
-pub async fn update(writer: &SqlitePool, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
-    let mut tx = common::begin(writer).await?;
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    patch: AttendancePatch,
+    expected: Expected,
+) -> Result<Attendance> {
+    let mut tx = common::begin(conn).await?;
     let (mut a, capacity) = load(&mut tx, id).await?;
     check_version(ENTITY, a.version, expected)?;
     let Patch::Set(to) = patch.status else {
@@ -178,8 +183,8 @@ pub async fn update(writer: &SqlitePool, id: Uuid, patch: AttendancePatch, expec
     Ok(a)
 }
 
-pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result<()> {
-    let mut tx = common::begin(writer).await?;
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Expected) -> Result<()> {
+    let mut tx = common::begin(conn).await?;
     let (a, capacity) = load(&mut tx, id).await?;
     check_version(ENTITY, a.version, expected)?;
     sqlx::query("DELETE FROM attendances WHERE id = ?").bind(id).execute(&mut *tx).await.map_err(map_err)?;
@@ -189,8 +194,8 @@ pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result
     tx.commit().await.map_err(map_err)
 }
 
-pub async fn check_in(writer: &SqlitePool, id: Uuid) -> Result<Attendance> {
-    let mut tx = common::begin(writer).await?;
+pub async fn check_in(conn: &mut SqliteConnection, id: Uuid) -> Result<Attendance> {
+    let mut tx = common::begin(conn).await?;
     let (mut a, _) = load(&mut tx, id).await?;
     if let Transition::To { status, .. } = attendance::check_in(a.status).map_err(StoreError::Conflict)? {
         let now = now_micros();

@@ -6,14 +6,14 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::now_micros;
 use muster_store::rows::{CANDIDATE_COLUMNS, CandidateRow, convert};
 use muster_store::{CandidateFilter, Expected, Listed, Page, Result};
-use sqlx::{QueryBuilder, Sqlite, SqliteExecutor, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool};
 use uuid::Uuid;
 
 const ENTITY: &str = "candidate";
 
-pub async fn create(writer: &SqlitePool, new: NewCandidate) -> Result<Candidate> {
+pub async fn create(conn: &mut SqliteConnection, new: NewCandidate) -> Result<Candidate> {
     let c = Candidate::create(new, Uuid::now_v7(), now_micros());
-    write(writer, &c, true).await?;
+    write(&mut *conn, &c, true).await?;
     Ok(c)
 }
 
@@ -72,8 +72,13 @@ pub async fn list(reader: &SqlitePool, f: &CandidateFilter, page: Page) -> Resul
     Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
 }
 
-pub async fn update(writer: &SqlitePool, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
-    let mut tx = common::begin(writer).await?;
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    patch: CandidatePatch,
+    expected: Expected,
+) -> Result<Candidate> {
+    let mut tx = common::begin(conn).await?;
     let mut c: Candidate =
         common::fetch::<CandidateRow>(&mut *tx, "candidates", CANDIDATE_COLUMNS, ENTITY, id).await?.try_into()?;
     check_version(ENTITY, c.version, expected)?;
@@ -83,7 +88,7 @@ pub async fn update(writer: &SqlitePool, id: Uuid, patch: CandidatePatch, expect
     Ok(c)
 }
 
-pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced = "this candidate still has volunteers or events; delete or move them first";
-    common::delete(writer, "candidates", ENTITY, id, expected, referenced).await
+    common::delete(conn, "candidates", ENTITY, id, expected, referenced).await
 }

@@ -7,18 +7,25 @@
 use crate::errors::{map_delete, map_err};
 use muster_store::{Expected, Result, StoreError};
 use sqlx::sqlite::SqliteRow;
-use sqlx::{FromRow, Sqlite, SqliteConnection, SqliteExecutor, SqlitePool, Transaction};
+use sqlx::{Connection, FromRow, Sqlite, SqliteConnection, SqliteExecutor, Transaction};
 use uuid::Uuid;
 
-/// Starts a write transaction on the writer pool.
+/// Starts a write transaction on a writer connection.
 ///
 /// `IMMEDIATE` takes SQLite's write lock up front. Within this process the single writer
 /// connection already serialises writers; the lock matters when another process (a
 /// `muster seed`, the sqlite3 shell) writes the same file: a deferred transaction that read
 /// before it wrote would then fail with `SQLITE_BUSY_SNAPSHOT`, while this one waits out
 /// the busy timeout for its turn.
-pub async fn begin(writer: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    writer.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+///
+/// Inside a transaction already (an item of a batch) this opens a savepoint instead, so the
+/// item's writes can be undone alone.
+pub async fn begin(conn: &mut SqliteConnection) -> Result<Transaction<'_, Sqlite>> {
+    if conn.is_in_transaction() {
+        conn.begin().await.map_err(map_err)
+    } else {
+        conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)
+    }
 }
 
 /// Refuses a write whose `If-Match` version is stale.
@@ -65,16 +72,16 @@ pub async fn require(conn: &mut SqliteConnection, table: &str, field: &str, enti
 }
 
 /// Deletes the row with `id` if its version matches; `referenced` is the conflict message
-/// when other rows still point at it. `writer` must be the writer pool.
+/// when other rows still point at it. `conn` must be a writer connection.
 pub async fn delete(
-    writer: &SqlitePool,
+    conn: &mut SqliteConnection,
     table: &str,
     entity: &'static str,
     id: Uuid,
     expected: Expected,
     referenced: &str,
 ) -> Result<()> {
-    let mut tx = begin(writer).await?;
+    let mut tx = begin(conn).await?;
     let version: Option<i64> = sqlx::query_scalar(&format!("SELECT version FROM {table} WHERE id = ?"))
         .bind(id)
         .fetch_optional(&mut *tx)

@@ -14,9 +14,9 @@ use uuid::Uuid;
 
 const ENTITY: &str = "event";
 
-pub async fn create(writer: &SqlitePool, new: NewEvent) -> Result<Event> {
+pub async fn create(conn: &mut SqliteConnection, new: NewEvent) -> Result<Event> {
     let e = Event::create(new, Uuid::now_v7(), now_micros());
-    let mut tx = common::begin(writer).await?;
+    let mut tx = common::begin(conn).await?;
     write(&mut tx, &e, true).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(e)
@@ -92,8 +92,8 @@ pub async fn list(reader: &SqlitePool, f: &EventFilter, page: Page) -> Result<Li
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }
 
-pub async fn update(writer: &SqlitePool, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
-    let mut tx = common::begin(writer).await?;
+pub async fn update(conn: &mut SqliteConnection, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
+    let mut tx = common::begin(conn).await?;
     let mut e: Event = common::fetch::<EventRow>(&mut *tx, "events", EVENT_COLUMNS, ENTITY, id).await?.try_into()?;
     check_version(ENTITY, e.version, expected)?;
     e.apply(patch, now_micros())?;
@@ -103,8 +103,8 @@ pub async fn update(writer: &SqlitePool, id: Uuid, patch: EventPatch, expected: 
     Ok(e)
 }
 
-pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced =
         "this event still has attendances; delete them first, or set the event status to cancelled instead";
-    common::delete(writer, "events", ENTITY, id, expected, referenced).await
+    common::delete(conn, "events", ENTITY, id, expected, referenced).await
 }

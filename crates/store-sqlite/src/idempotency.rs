@@ -14,7 +14,8 @@ use sqlx::types::Json;
 
 pub async fn begin(writer: &SqlitePool, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
     let now = Utc::now();
-    let mut tx = common::begin(writer).await?;
+    let mut conn = writer.acquire().await.map_err(crate::errors::map_err)?;
+    let mut tx = common::begin(&mut conn).await?;
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT (principal, key) DO NOTHING",

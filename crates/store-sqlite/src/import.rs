@@ -4,13 +4,13 @@
 use crate::errors::map_err;
 use muster_store::{Import, Result};
 use sqlx::types::Json;
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
 
 /// Rows per statement; SQLite allows 32,766 bind parameters, events use 16 a row.
 const CHUNK: usize = 1000;
 
-pub async fn import(writer: &SqlitePool, rows: &Import) -> Result<()> {
-    let mut tx = crate::common::begin(writer).await?;
+pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
+    let mut tx = crate::common::begin(conn).await?;
     for chunk in rows.candidates.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO candidates (id, name, office, district, party, election_date, status, website, version, \

@@ -115,7 +115,12 @@ impl SqliteStore {
 
     /// Inserts fully formed rows in one transaction (`muster seed`, restores).
     pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
-        import::import(&self.writer, rows).await
+        import::import(&mut *self.writer().await?, rows).await
+    }
+
+    /// The writer connection, for one operation (which starts its own transaction).
+    async fn writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Sqlite>> {
+        self.writer.acquire().await.map_err(map_err)
     }
 
     /// The writer pool, for bulk loaders (`muster seed`) and tests. Anything that writes
@@ -141,7 +146,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_candidate(&self, new: NewCandidate) -> Result<Candidate> {
-        candidates::create(&self.writer, new).await
+        candidates::create(&mut *self.writer().await?, new).await
     }
     async fn get_candidate(&self, id: Uuid) -> Result<Candidate> {
         candidates::get(&self.reader, id).await
@@ -150,14 +155,14 @@ impl Store for SqliteStore {
         candidates::list(&self.reader, filter, page).await
     }
     async fn update_candidate(&self, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
-        candidates::update(&self.writer, id, patch, expected).await
+        candidates::update(&mut *self.writer().await?, id, patch, expected).await
     }
     async fn delete_candidate(&self, id: Uuid, expected: Expected) -> Result<()> {
-        candidates::delete(&self.writer, id, expected).await
+        candidates::delete(&mut *self.writer().await?, id, expected).await
     }
 
     async fn create_volunteer(&self, new: NewVolunteer) -> Result<Volunteer> {
-        volunteers::create(&self.writer, new).await
+        volunteers::create(&mut *self.writer().await?, new).await
     }
     async fn get_volunteer(&self, id: Uuid) -> Result<Volunteer> {
         volunteers::get(&self.reader, id).await
@@ -166,14 +171,14 @@ impl Store for SqliteStore {
         volunteers::list(&self.reader, filter, page).await
     }
     async fn update_volunteer(&self, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
-        volunteers::update(&self.writer, id, patch, expected).await
+        volunteers::update(&mut *self.writer().await?, id, patch, expected).await
     }
     async fn delete_volunteer(&self, id: Uuid, expected: Expected) -> Result<()> {
-        volunteers::delete(&self.writer, id, expected).await
+        volunteers::delete(&mut *self.writer().await?, id, expected).await
     }
 
     async fn create_event(&self, new: NewEvent) -> Result<Event> {
-        events::create(&self.writer, new).await
+        events::create(&mut *self.writer().await?, new).await
     }
     async fn get_event(&self, id: Uuid) -> Result<Event> {
         events::get(&self.reader, id).await
@@ -182,14 +187,14 @@ impl Store for SqliteStore {
         events::list(&self.reader, filter, page).await
     }
     async fn update_event(&self, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
-        events::update(&self.writer, id, patch, expected).await
+        events::update(&mut *self.writer().await?, id, patch, expected).await
     }
     async fn delete_event(&self, id: Uuid, expected: Expected) -> Result<()> {
-        events::delete(&self.writer, id, expected).await
+        events::delete(&mut *self.writer().await?, id, expected).await
     }
 
     async fn create_attendance(&self, new: NewAttendance) -> Result<Attendance> {
-        attendances::create(&self.writer, new).await
+        attendances::create(&mut *self.writer().await?, new).await
     }
     async fn get_attendance(&self, id: Uuid) -> Result<Attendance> {
         attendances::get(&self.reader, id).await
@@ -198,13 +203,13 @@ impl Store for SqliteStore {
         attendances::list(&self.reader, filter, page).await
     }
     async fn update_attendance(&self, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
-        attendances::update(&self.writer, id, patch, expected).await
+        attendances::update(&mut *self.writer().await?, id, patch, expected).await
     }
     async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()> {
-        attendances::delete(&self.writer, id, expected).await
+        attendances::delete(&mut *self.writer().await?, id, expected).await
     }
     async fn check_in(&self, id: Uuid) -> Result<Attendance> {
-        attendances::check_in(&self.writer, id).await
+        attendances::check_in(&mut *self.writer().await?, id).await
     }
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {

@@ -11,9 +11,9 @@ use uuid::Uuid;
 
 const ENTITY: &str = "volunteer";
 
-pub async fn create(writer: &SqlitePool, new: NewVolunteer) -> Result<Volunteer> {
+pub async fn create(conn: &mut SqliteConnection, new: NewVolunteer) -> Result<Volunteer> {
     let v = Volunteer::create(new, Uuid::now_v7(), now_micros());
-    let mut tx = common::begin(writer).await?;
+    let mut tx = common::begin(conn).await?;
     write(&mut tx, &v, true).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(v)
@@ -81,8 +81,13 @@ pub async fn list(reader: &SqlitePool, f: &VolunteerFilter, page: Page) -> Resul
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }
 
-pub async fn update(writer: &SqlitePool, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
-    let mut tx = common::begin(writer).await?;
+pub async fn update(
+    conn: &mut SqliteConnection,
+    id: Uuid,
+    patch: VolunteerPatch,
+    expected: Expected,
+) -> Result<Volunteer> {
+    let mut tx = common::begin(conn).await?;
     let mut v: Volunteer =
         common::fetch::<VolunteerRow>(&mut *tx, "volunteers", VOLUNTEER_COLUMNS, ENTITY, id).await?.try_into()?;
     check_version(ENTITY, v.version, expected)?;
@@ -92,7 +97,7 @@ pub async fn update(writer: &SqlitePool, id: Uuid, patch: VolunteerPatch, expect
     Ok(v)
 }
 
-pub async fn delete(writer: &SqlitePool, id: Uuid, expected: Expected) -> Result<()> {
+pub async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Expected) -> Result<()> {
     let referenced = "this volunteer still has attendances; delete them first";
-    common::delete(writer, "volunteers", ENTITY, id, expected, referenced).await
+    common::delete(conn, "volunteers", ENTITY, id, expected, referenced).await
 }
