@@ -6,6 +6,7 @@
 //! checks them, as it checks the SQLite backend.
 
 mod attendances;
+mod batch;
 mod candidates;
 mod common;
 mod errors;
@@ -23,7 +24,7 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
+    BatchError, BatchOp, BatchOptions, ItemResult, AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
     RateLimitOverride, Result, Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
@@ -172,6 +173,38 @@ impl Store for PgStore {
     }
     async fn check_in(&self, id: Uuid) -> Result<Attendance> {
         attendances::check_in(&mut *self.conn().await?, id).await
+    }
+
+    async fn batch_candidates(
+        &self,
+        ops: Vec<BatchOp<NewCandidate, CandidatePatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Candidate>>, BatchError> {
+        batch::run::<batch::Candidates>(&self.pool, ops, opts).await
+    }
+    async fn batch_volunteers(
+        &self,
+        ops: Vec<BatchOp<NewVolunteer, VolunteerPatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Volunteer>>, BatchError> {
+        batch::run::<batch::Volunteers>(&self.pool, ops, opts).await
+    }
+    async fn batch_events(
+        &self,
+        ops: Vec<BatchOp<NewEvent, EventPatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Event>>, BatchError> {
+        batch::run::<batch::Events>(&self.pool, ops, opts).await
+    }
+    async fn batch_attendances(
+        &self,
+        ops: Vec<BatchOp<NewAttendance, AttendancePatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Attendance>>, BatchError> {
+        batch::run::<batch::Attendances>(&self.pool, ops, opts).await
+    }
+    async fn volunteer_ids_by_email(&self, emails: &[String]) -> Result<std::collections::HashMap<String, Uuid>> {
+        batch::ids_by_email(&self.pool, emails).await
     }
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {

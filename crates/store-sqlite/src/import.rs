@@ -2,6 +2,10 @@
 //! one write transaction on the writer connection.
 
 use crate::errors::map_err;
+use muster_domain::attendance::Attendance;
+use muster_domain::candidate::Candidate;
+use muster_domain::event::Event;
+use muster_domain::volunteer::Volunteer;
 use muster_store::{Import, Result};
 use sqlx::types::Json;
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection};
@@ -11,7 +15,15 @@ const CHUNK: usize = 1000;
 
 pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
     let mut tx = crate::common::begin(conn).await?;
-    for chunk in rows.candidates.chunks(CHUNK) {
+    insert_candidates(&mut tx, &rows.candidates).await?;
+    insert_volunteers(&mut tx, &rows.volunteers).await?;
+    insert_events(&mut tx, &rows.events).await?;
+    insert_attendances(&mut tx, &rows.attendances).await?;
+    tx.commit().await.map_err(map_err)
+}
+
+pub async fn insert_candidates(conn: &mut SqliteConnection, rows: &[Candidate]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO candidates (id, name, office, district, party, election_date, status, website, version, \
              created_at, updated_at) ",
@@ -29,9 +41,13 @@ pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
                 .push_bind(c.created_at)
                 .push_bind(c.updated_at);
         });
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        qb.build().execute(&mut *conn).await.map_err(map_err)?;
     }
-    for chunk in rows.volunteers.chunks(CHUNK) {
+    Ok(())
+}
+
+pub async fn insert_volunteers(conn: &mut SqliteConnection, rows: &[Volunteer]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO volunteers (id, first_name, last_name, email, email_normalized, phone, zip_code, \
              candidate_id, tags, version, created_at, updated_at) ",
@@ -50,9 +66,13 @@ pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
                 .push_bind(v.created_at)
                 .push_bind(v.updated_at);
         });
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        qb.build().execute(&mut *conn).await.map_err(map_err)?;
     }
-    for chunk in rows.events.chunks(CHUNK) {
+    Ok(())
+}
+
+pub async fn insert_events(conn: &mut SqliteConnection, rows: &[Event]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO events (id, candidate_id, title, description, event_type, starts_at, ends_at, timezone, \
              location, virtual_url, capacity, visibility, status, version, created_at, updated_at) ",
@@ -75,9 +95,13 @@ pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
                 .push_bind(e.created_at)
                 .push_bind(e.updated_at);
         });
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        qb.build().execute(&mut *conn).await.map_err(map_err)?;
     }
-    for chunk in rows.attendances.chunks(CHUNK) {
+    Ok(())
+}
+
+pub async fn insert_attendances(conn: &mut SqliteConnection, rows: &[Attendance]) -> Result<()> {
+    for chunk in rows.chunks(CHUNK) {
         let mut qb = QueryBuilder::<Sqlite>::new(
             "INSERT INTO attendances (id, event_id, volunteer_id, status, checked_in_at, version, created_at, \
              updated_at) ",
@@ -92,7 +116,7 @@ pub async fn import(conn: &mut SqliteConnection, rows: &Import) -> Result<()> {
                 .push_bind(a.created_at)
                 .push_bind(a.updated_at);
         });
-        qb.build().execute(&mut *tx).await.map_err(map_err)?;
+        qb.build().execute(&mut *conn).await.map_err(map_err)?;
     }
-    tx.commit().await.map_err(map_err)
+    Ok(())
 }

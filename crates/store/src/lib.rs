@@ -6,15 +6,19 @@
 //! The store owns the rules that need a transaction (attendance capacity, promotion,
 //! optimistic concurrency); the decisions themselves come from `muster-domain`.
 
+mod batch;
 mod error;
 mod filter;
 mod idempotency;
 mod page;
 #[cfg(feature = "sql")]
 pub mod rows;
+#[cfg(feature = "sql")]
+pub mod sql_batch;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
 pub use error::StoreError;
 pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter};
 pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
@@ -76,6 +80,32 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()>;
     /// Releases a claim whose request failed, so a retry can run again.
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()>;
+
+    /// Many creates, updates and deletes of candidates in one call (see [`BatchOp`]).
+    async fn batch_candidates(
+        &self,
+        ops: Vec<BatchOp<NewCandidate, CandidatePatch>>,
+        opts: BatchOptions,
+    ) -> Result<Vec<ItemResult<Candidate>>, BatchError>;
+    async fn batch_volunteers(
+        &self,
+        ops: Vec<BatchOp<NewVolunteer, VolunteerPatch>>,
+        opts: BatchOptions,
+    ) -> Result<Vec<ItemResult<Volunteer>>, BatchError>;
+    async fn batch_events(
+        &self,
+        ops: Vec<BatchOp<NewEvent, EventPatch>>,
+        opts: BatchOptions,
+    ) -> Result<Vec<ItemResult<Event>>, BatchError>;
+    /// Attendance items obey capacity and waitlist rules exactly as single calls do.
+    async fn batch_attendances(
+        &self,
+        ops: Vec<BatchOp<NewAttendance, AttendancePatch>>,
+        opts: BatchOptions,
+    ) -> Result<Vec<ItemResult<Attendance>>, BatchError>;
+    /// The ids of the volunteers with these emails (compared ignoring case), keyed by the
+    /// lower-cased email.
+    async fn volunteer_ids_by_email(&self, emails: &[String]) -> Result<std::collections::HashMap<String, Uuid>>;
 
     /// Per-principal rate limits that differ from the default, set by administrators.
     async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>>;

@@ -4,8 +4,8 @@
 //! that returns a fresh, migrated, empty store; each check then runs in its own store.
 
 use crate::{
-    AttendanceFilter, CandidateFilter, Cursor, EventFilter, IdempotencyBegin, IdempotencyKey, Page, RateLimitOverride,
-    Store, StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Cursor, EventFilter, IdempotencyBegin,
+    IdempotencyKey, Page, RateLimitOverride, Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use muster_domain::attendance::{AttendancePatch, AttendanceStatus as S, NewAttendance};
 use muster_domain::candidate::{Candidate, CandidatePatch, CandidateStatus, NewCandidate};
@@ -25,7 +25,9 @@ macro_rules! conformance_suite {
             referenced_deletes_conflict, optimistic_concurrency, pagination_visits_each_row_once,
             filters, capacity_and_waitlist, concurrent_registrations_respect_capacity,
             raising_capacity_promotes, event_window_rechecked_on_patch, idempotency_keys,
-            attendance_transitions, not_found_everywhere, rate_limit_overrides);
+            attendance_transitions, not_found_everywhere, rate_limit_overrides, batch_items_stand_alone,
+            batch_creates_see_each_other, atomic_batch_writes_nothing_on_failure, batch_attendances_follow_the_rules,
+            dry_run_batch_writes_nothing, large_volunteer_batch);
     };
     (@each $fresh:path; $($name:ident),+) => {
         $(
@@ -407,4 +409,160 @@ pub async fn rate_limit_overrides(s: Arc<dyn Store>) {
     s.delete_rate_limit("loadtest").await.unwrap();
     assert!(matches!(s.delete_rate_limit("loadtest").await, Err(StoreError::NotFound { .. })));
     assert!(s.list_rate_limits().await.unwrap().is_empty());
+}
+
+fn new_volunteer(email: &str, candidate: Option<Uuid>) -> NewVolunteer {
+    let mut v = json!({"first_name": "Bo", "last_name": "Batch", "email": email});
+    if let Some(c) = candidate {
+        v["candidate_id"] = json!(c);
+    }
+    NewVolunteer::from_json(obj(&v)).unwrap()
+}
+
+fn status_of<T>(r: &crate::ItemResult<T>) -> &'static str {
+    match r {
+        Ok(Some(_)) => "ok",
+        Ok(None) => "deleted",
+        Err(StoreError::NotFound { .. }) => "not_found",
+        Err(StoreError::Conflict(_)) => "conflict",
+        Err(StoreError::Invalid(_)) => "invalid",
+        Err(StoreError::PreconditionFailed { .. }) => "precondition",
+        Err(_) => "other",
+    }
+}
+
+pub async fn batch_items_stand_alone(s: Arc<dyn Store>) {
+    let keep = candidate(&*s, "Keep").await;
+    let gone = candidate(&*s, "Gone").await;
+    let patch = || CandidatePatch::from_json(obj(&json!({"office": "Senate"}))).unwrap();
+    let new = |n: &str| NewCandidate::from_json(obj(&json!({"name": n, "office": "Mayor"}))).unwrap();
+    let ops = vec![
+        BatchOp::Create(new("A")),
+        BatchOp::Update { id: keep.id, patch: patch(), expected: Some(1) },
+        BatchOp::Update { id: keep.id, patch: patch(), expected: Some(1) },
+        BatchOp::Delete { id: Uuid::now_v7(), expected: None },
+        BatchOp::Delete { id: gone.id, expected: None },
+        BatchOp::Create(new("B")),
+    ];
+    let r = s.batch_candidates(ops, BatchOptions::default()).await.unwrap();
+    let st: Vec<_> = r.iter().map(status_of).collect();
+    assert_eq!(
+        st,
+        ["ok", "ok", "precondition", "not_found", "deleted", "ok"],
+        "each item answers for itself, in order"
+    );
+    assert_eq!(s.get_candidate(keep.id).await.unwrap().version, 2);
+    assert!(matches!(s.get_candidate(gone.id).await, Err(StoreError::NotFound { .. })));
+    let all = s.list_candidates(&CandidateFilter::default(), Page::default()).await.unwrap();
+    assert_eq!(all.items.len(), 3, "Keep, A, B");
+}
+
+pub async fn batch_creates_see_each_other(s: Arc<dyn Store>) {
+    let c = candidate(&*s, "C").await;
+    volunteer(&*s, "stored@example.org", None).await;
+    let ops = vec![
+        BatchOp::Create(new_volunteer("one@example.org", Some(c.id))),
+        BatchOp::Create(new_volunteer("ONE@example.org", None)),
+        BatchOp::Create(new_volunteer("ghost@example.org", Some(Uuid::now_v7()))),
+        BatchOp::Create(new_volunteer("Stored@example.org", None)),
+        BatchOp::Create(new_volunteer("two@example.org", None)),
+    ];
+    let r = s.batch_volunteers(ops, BatchOptions::default()).await.unwrap();
+    let st: Vec<_> = r.iter().map(status_of).collect();
+    assert_eq!(st, ["ok", "conflict", "invalid", "conflict", "ok"]);
+    if let Err(StoreError::Invalid(v)) = &r[2] {
+        assert_eq!(v.0[0].field, "candidate_id");
+    }
+    let stored = s.list_volunteers(&VolunteerFilter::default(), Page::default()).await.unwrap();
+    assert_eq!(stored.items.len(), 3, "the stored one plus two good creates");
+    let ids = s.volunteer_ids_by_email(&["ONE@EXAMPLE.ORG".to_owned(), "nobody@example.org".to_owned()]).await.unwrap();
+    assert_eq!(ids.len(), 1);
+    assert!(ids.contains_key("one@example.org"));
+}
+
+pub async fn atomic_batch_writes_nothing_on_failure(s: Arc<dyn Store>) {
+    let c = candidate(&*s, "C").await;
+    let ops = vec![
+        BatchOp::Create(new_volunteer("a@example.org", Some(c.id))),
+        BatchOp::Create(new_volunteer("b@example.org", None)),
+        BatchOp::Create(new_volunteer("A@example.org", None)),
+    ];
+    match s.batch_volunteers(ops, BatchOptions { atomic: true, dry_run: false }).await {
+        Err(BatchError::Aborted { index: 2, error: StoreError::Conflict(_) }) => {}
+        other => panic!("expected item 2 to abort the batch, got {other:?}"),
+    }
+    // a failure after a successful update undoes the update too
+    let ops = vec![
+        BatchOp::Update {
+            id: c.id,
+            patch: CandidatePatch::from_json(obj(&json!({"office": "X"}))).unwrap(),
+            expected: None,
+        },
+        BatchOp::Delete { id: Uuid::now_v7(), expected: None },
+    ];
+    assert!(matches!(
+        s.batch_candidates(ops, BatchOptions { atomic: true, dry_run: false }).await,
+        Err(BatchError::Aborted { index: 1, error: StoreError::NotFound { .. } })
+    ));
+    assert_eq!(s.get_candidate(c.id).await.unwrap(), c, "nothing written");
+    assert!(s.list_volunteers(&VolunteerFilter::default(), Page::default()).await.unwrap().items.is_empty());
+    let ok = vec![
+        BatchOp::Create(new_volunteer("a@example.org", None)),
+        BatchOp::Create(new_volunteer("b@example.org", None)),
+    ];
+    let r = s.batch_volunteers(ok, BatchOptions { atomic: true, dry_run: false }).await.unwrap();
+    assert_eq!(r.iter().map(status_of).collect::<Vec<_>>(), ["ok", "ok"]);
+}
+
+pub async fn batch_attendances_follow_the_rules(s: Arc<dyn Store>) {
+    let c = candidate(&*s, "C").await;
+    let e = event(&*s, c.id, Some(2)).await;
+    let mut vols = Vec::new();
+    for i in 0..4 {
+        vols.push(volunteer(&*s, &format!("b{i}@example.org"), None).await.id);
+    }
+    let ops = vols.iter().map(|v| BatchOp::Create(attend(e.id, *v))).collect();
+    let r = s.batch_attendances(ops, BatchOptions::default()).await.unwrap();
+    let st: Vec<_> = r.iter().map(|x| x.as_ref().unwrap().as_ref().unwrap().status).collect();
+    assert_eq!(st, [S::Registered, S::Registered, S::Waitlisted, S::Waitlisted]);
+    let first = r[0].as_ref().unwrap().as_ref().unwrap().id;
+    let third = r[2].as_ref().unwrap().as_ref().unwrap().id;
+    let ops = vec![
+        BatchOp::Update { id: first, patch: status_patch(S::Cancelled), expected: None },
+        BatchOp::Create(attend(e.id, vols[0])),
+    ];
+    let r = s.batch_attendances(ops, BatchOptions::default()).await.unwrap();
+    assert_eq!(status_of(&r[0]), "ok");
+    assert_eq!(status_of(&r[1]), "conflict", "the pair is unique even when cancelled");
+    assert_eq!(s.get_attendance(third).await.unwrap().status, S::Registered, "the waitlist moved up inside the batch");
+}
+
+pub async fn dry_run_batch_writes_nothing(s: Arc<dyn Store>) {
+    let ops = vec![
+        BatchOp::Create(new_volunteer("dry@example.org", None)),
+        BatchOp::Create(new_volunteer("dry@example.org", None)),
+    ];
+    let r = s.batch_volunteers(ops, BatchOptions { atomic: false, dry_run: true }).await.unwrap();
+    assert_eq!(r.iter().map(status_of).collect::<Vec<_>>(), ["ok", "conflict"]);
+    assert!(s.list_volunteers(&VolunteerFilter::default(), Page::default()).await.unwrap().items.is_empty());
+}
+
+pub async fn large_volunteer_batch(s: Arc<dyn Store>) {
+    let c = candidate(&*s, "C").await;
+    let ops: Vec<_> = (0..1000)
+        .map(|i| BatchOp::Create(new_volunteer(&format!("bulk{i}@example.org"), (i % 2 == 0).then_some(c.id))))
+        .collect();
+    let r = s.batch_volunteers(ops, BatchOptions::default()).await.unwrap();
+    assert_eq!(r.len(), 1000);
+    assert!(r.iter().all(|x| matches!(x, Ok(Some(_)))));
+    let ids: Vec<Uuid> = r.iter().map(|x| x.as_ref().unwrap().as_ref().unwrap().id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids keep the batch order");
+    let page = s
+        .list_volunteers(
+            &VolunteerFilter { candidate_id: Some(c.id), ..Default::default() },
+            Page { limit: 200, after: None },
+        )
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 200);
 }
