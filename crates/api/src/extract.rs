@@ -12,8 +12,11 @@ use muster_store::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// A request body that is a JSON object.
+/// A request body that is a JSON object, of at most [`crate::BODY_LIMIT`] bytes.
 pub struct JsonObject(pub Map<String, Value>);
+
+/// The same, for batch calls: up to [`crate::BATCH_BODY_LIMIT`].
+pub struct LargeJsonObject(pub Map<String, Value>);
 
 /// `application/json`, or any `application/*+json`, with or without parameters.
 fn is_json(headers: &HeaderMap) -> bool {
@@ -26,42 +29,54 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported-media-type",
-                "Unsupported media type",
-                "send the body as JSON with Content-Type: application/json",
-            ));
-        }
-        refuse_oversized(req.headers())?;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                body_too_large()
-            } else {
-                ApiError::bad_request("the request body could not be read")
-            }
-        })?;
-        parse_object(&bytes)
+        read_object(req, state, crate::BODY_LIMIT).await
     }
+}
+
+impl<S: Send + Sync> FromRequest<S> for LargeJsonObject {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
+        read_object(req, state, crate::BATCH_BODY_LIMIT).await.map(|JsonObject(m)| LargeJsonObject(m))
+    }
+}
+
+async fn read_object<S: Send + Sync>(req: Request, state: &S, limit: usize) -> ApiResult<JsonObject> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as JSON with Content-Type: application/json",
+        ));
+    }
+    refuse_oversized(req.headers(), limit)?;
+    let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            body_too_large(limit)
+        } else {
+            ApiError::bad_request("the request body could not be read")
+        }
+    })?;
+    parse_object(&bytes)
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it, so a
 /// client that announces gigabytes is answered at once instead of after the upload.
-pub fn refuse_oversized(headers: &HeaderMap) -> ApiResult<()> {
+pub fn refuse_oversized(headers: &HeaderMap, limit: usize) -> ApiResult<()> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     match declared {
-        Some(n) if n > crate::BODY_LIMIT as u64 => Err(body_too_large()),
+        Some(n) if n > limit as u64 => Err(body_too_large(limit)),
         _ => Ok(()),
     }
 }
 
-pub fn body_too_large() -> ApiError {
+pub fn body_too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "body-too-large",
         "Request body too large",
-        format!("the body is larger than the {} KiB limit", crate::BODY_LIMIT / 1024),
+        format!("the body is larger than the {} KiB limit", limit / 1024),
     )
 }
 

@@ -38,12 +38,13 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                 .into_response();
         }
     };
-    if let Err(e) = crate::extract::refuse_oversized(req.headers()) {
+    let limit = crate::body_limit_for(req.uri().path());
+    if let Err(e) = crate::extract::refuse_oversized(req.headers(), limit) {
         return e.into_response();
     }
     let key = IdempotencyKey { principal: Principal::subject_of(req.extensions()), key };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, crate::BODY_LIMIT).await else { return body_too_large().into_response() };
+    let Ok(bytes) = to_bytes(body, limit).await else { return body_too_large(limit).into_response() };
     let mut hash = Sha256::new();
     hash.update(parts.method.as_str());
     hash.update([0]);

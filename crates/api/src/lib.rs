@@ -7,6 +7,7 @@
 //! and a problem body even when a handler panics.
 
 pub mod auth;
+pub mod batch;
 pub mod extract;
 pub mod gate;
 pub mod idempotency;
@@ -36,6 +37,13 @@ pub use limits::Limits;
 
 /// Largest request body accepted (JSON); larger is refused with 413 before it is read.
 pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Largest batch body: 1000 events with long descriptions fit.
+pub const BATCH_BODY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The body limit of a path: batch calls carry many rows.
+pub fn body_limit_for(path: &str) -> usize {
+    if path.ends_with("/batch") { BATCH_BODY_LIMIT } else { BODY_LIMIT }
+}
 
 /// Which build is running; shown by `/version` and the `X-Muster-Build` header.
 #[derive(Debug, Clone)]
@@ -66,6 +74,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// Browser origins allowed to call the API (CORS); empty means none.
     pub cors_origins: Arc<Vec<HeaderValue>>,
+    /// Most operations in one batch call.
+    pub batch_max: usize,
 }
 
 impl AppState {
@@ -78,6 +88,7 @@ impl AppState {
             auth: Arc::new(auth),
             limits: Arc::new(limits),
             cors_origins: Arc::new(Vec::new()),
+            batch_max: batch::DEFAULT_BATCH_MAX,
         }
     }
 }

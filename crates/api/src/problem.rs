@@ -126,6 +126,19 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The problem as a JSON value, for embedding (a batch item's `error`).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": format!("{TYPE_BASE}{}", self.slug),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "errors": self.errors,
+        })
+    }
+}
+
 impl std::ops::Deref for ApiError {
     type Target = Problem;
     fn deref(&self) -> &Problem {

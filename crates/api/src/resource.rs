@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use muster_domain::ValidationErrors;
-use muster_store::{Listed, Page, Result as StoreResult, Store};
+use muster_store::{BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result as StoreResult, Store};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -46,6 +46,11 @@ pub trait Resource: Serialize + Send + Sync + Sized + 'static {
     async fn list(store: &dyn Store, filter: &Self::Filter, page: Page) -> StoreResult<Listed<Self>>;
     async fn update(store: &dyn Store, id: Uuid, patch: Self::Patch, expected: Option<i64>) -> StoreResult<Self>;
     async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> StoreResult<()>;
+    async fn batch(
+        store: &dyn Store,
+        ops: Vec<BatchOp<Self::New, Self::Patch>>,
+        opts: BatchOptions,
+    ) -> Result<Vec<ItemResult<Self>>, BatchError>;
 
     fn location(id: Uuid) -> String {
         format!("/v1/{}/{id}", Self::COLLECTION)
@@ -57,6 +62,11 @@ pub fn routes<R: Resource>() -> Router<AppState> {
     Router::new()
         .route(&format!("/v1/{}", R::COLLECTION), get(list::<R>).post(create::<R>))
         .route(&format!("/v1/{}/{{id}}", R::COLLECTION), get(read::<R>).patch(update::<R>).delete(delete::<R>))
+        .route(
+            &format!("/v1/{}/batch", R::COLLECTION),
+            axum::routing::post(crate::batch::handle::<R>)
+                .layer(axum::extract::DefaultBodyLimit::max(crate::BATCH_BODY_LIMIT)),
+        )
 }
 
 /// A row as JSON with its `ETag`.

@@ -21,9 +21,12 @@ impl<'a> Fields<'a> {
     pub fn new(obj: &'a Map<String, Value>, known: &[&str]) -> Self {
         let mut errors = ValidationErrors::default();
         for key in obj.keys() {
+            if known.contains(&key.as_str()) {
+                continue;
+            }
             if READ_ONLY.contains(&key.as_str()) {
                 errors.push(key, "is set by the server and cannot be written");
-            } else if !known.contains(&key.as_str()) {
+            } else {
                 errors.push(key, format!("is not a known field; expected one of: {}", known.join(", ")));
             }
         }

@@ -138,6 +138,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Browser origins allowed to call the API.",
     },
     Setting {
+        env: "MUSTER_BATCH_MAX",
+        default: "1000",
+        accepts: "a whole number from 1 to 100000",
+        doc: "Most operations in one batch call; more is a 413.",
+    },
+    Setting {
         env: "MUSTER_BUILD_NUMBER",
         default: "the number of commits",
         accepts: "1 to 32 characters of letters, digits, . - _",
@@ -173,6 +179,7 @@ pub struct Config {
     pub redis_url: Option<String>,
     pub trusted_proxies: Vec<Cidr>,
     pub cors_origins: Vec<String>,
+    pub batch_max: usize,
 }
 
 /// A setting that did not parse: prints as the one line start-up stops with.
@@ -260,6 +267,7 @@ impl Config {
             s.parse::<u32>().ok().filter(|n| (1..=1_000_000_000).contains(n)).map(Some)
         })?;
         Ok(Config {
+            batch_max: raw.take("MUSTER_BATCH_MAX", 1000, |s| s.parse().ok().filter(|n| (1..=100_000).contains(n)))?,
             jwt_secret: raw
                 .take("MUSTER_JWT_SECRET", None, |s| (s.len() >= 32).then(|| Some(Secret::new(s.to_owned()))))?,
             jwt_jwks_url: raw.take("MUSTER_JWT_JWKS_URL", None, |s| {

@@ -62,6 +62,7 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
     let limits = Limits::new(limiter, cfg.rate_limit, cfg.trusted_proxies.clone());
     let mut state = AppState::new(store.clone(), build_info(cfg.build_number.as_deref()), auth, limits);
     state.request_timeout = cfg.request_timeout;
+    state.batch_max = cfg.batch_max;
     state.cors_origins =
         Arc::new(cfg.cors_origins.iter().filter_map(|o| axum::http::HeaderValue::from_str(o).ok()).collect());
     tokio::spawn(state.limits.clone().reload_loop(store));

@@ -41,6 +41,7 @@ pub struct Options {
     pub redis_prefix: Option<String>,
     pub auth: AuthConfig,
     pub cors_origins: Vec<&'static str>,
+    pub batch_max: usize,
 }
 
 impl Default for Options {
@@ -50,6 +51,7 @@ impl Default for Options {
             redis_url: None,
             redis_prefix: None,
             cors_origins: Vec::new(),
+            batch_max: 1000,
             auth: AuthConfig { hs256_secret: Some(Secret::new(TEST_SECRET.into())), ..AuthConfig::default() },
         }
     }
@@ -100,6 +102,7 @@ pub async fn spawn_with(store: Arc<dyn Store>, opts: Options) -> TestApp {
         jwks.refresh(true).await;
     }
     let mut state = AppState::new(store, muster::build_info(None), auth, Limits::new(limiter, opts.rate, Vec::new()));
+    state.batch_max = opts.batch_max;
     state.cors_origins =
         Arc::new(opts.cors_origins.iter().map(|o| axum::http::HeaderValue::from_str(o).unwrap()).collect());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

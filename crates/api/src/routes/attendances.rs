@@ -13,7 +13,7 @@ use axum::response::Response;
 use axum::routing::post;
 use muster_domain::ValidationErrors;
 use muster_domain::attendance::{Attendance, AttendancePatch, AttendanceStatus, NewAttendance};
-use muster_store::{AttendanceFilter, Listed, Page, Result, Store};
+use muster_store::{AttendanceFilter, BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result, Store};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -61,6 +61,13 @@ impl Resource for Attendance {
     }
     async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
         store.delete_attendance(id, expected).await
+    }
+    async fn batch(
+        store: &dyn Store,
+        ops: Vec<BatchOp<NewAttendance, AttendancePatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Self>>, BatchError> {
+        store.batch_attendances(ops, opts).await
     }
 }
 

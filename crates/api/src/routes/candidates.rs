@@ -12,7 +12,7 @@ use axum::routing::get;
 use muster_domain::ValidationErrors;
 use muster_domain::candidate::{Candidate, CandidatePatch, CandidateStatus, NewCandidate};
 use muster_domain::event::Event;
-use muster_store::{CandidateFilter, Listed, Page, Result, Store};
+use muster_store::{BatchError, BatchOp, BatchOptions, CandidateFilter, ItemResult, Listed, Page, Result, Store};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -61,6 +61,13 @@ impl Resource for Candidate {
     }
     async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
         store.delete_candidate(id, expected).await
+    }
+    async fn batch(
+        store: &dyn Store,
+        ops: Vec<BatchOp<NewCandidate, CandidatePatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Self>>, BatchError> {
+        store.batch_candidates(ops, opts).await
     }
 }
 

@@ -12,7 +12,7 @@ use axum::routing::get;
 use muster_domain::ValidationErrors;
 use muster_domain::attendance::Attendance;
 use muster_domain::event::{Event, EventPatch, EventStatus, EventType, NewEvent, Visibility};
-use muster_store::{EventFilter, Listed, Page, Result, Store};
+use muster_store::{BatchError, BatchOp, BatchOptions, EventFilter, ItemResult, Listed, Page, Result, Store};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -64,6 +64,13 @@ impl Resource for Event {
     }
     async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
         store.delete_event(id, expected).await
+    }
+    async fn batch(
+        store: &dyn Store,
+        ops: Vec<BatchOp<NewEvent, EventPatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Self>>, BatchError> {
+        store.batch_events(ops, opts).await
     }
 }
 

@@ -12,7 +12,7 @@ use axum::routing::get;
 use muster_domain::ValidationErrors;
 use muster_domain::attendance::Attendance;
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
-use muster_store::{Listed, Page, Result, Store, VolunteerFilter};
+use muster_store::{BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result, Store, VolunteerFilter};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -61,6 +61,13 @@ impl Resource for Volunteer {
     }
     async fn delete(store: &dyn Store, id: Uuid, expected: Option<i64>) -> Result<()> {
         store.delete_volunteer(id, expected).await
+    }
+    async fn batch(
+        store: &dyn Store,
+        ops: Vec<BatchOp<NewVolunteer, VolunteerPatch>>,
+        opts: BatchOptions,
+    ) -> std::result::Result<Vec<ItemResult<Self>>, BatchError> {
+        store.batch_volunteers(ops, opts).await
     }
 }
 

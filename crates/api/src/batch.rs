@@ -1,0 +1,208 @@
+//! `POST /v1/{resource}/batch`: many creates, updates and deletes in one call.
+//!
+//! Every item is parsed first; each answers with the status its single call would have
+//! (201, 200, 204, 404, 409, 412, 422). Not atomic (the default), good items are applied
+//! even when others fail. Atomic, the first failure (a parse error anywhere, or the first
+//! item the store refuses) answers for the whole call with a problem naming the item, and
+//! nothing is written.
+
+use crate::AppState;
+use crate::extract::LargeJsonObject;
+use crate::problem::{ApiError, ApiResult};
+use crate::resource::Resource;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use muster_domain::input::{Fields, kind, uuid};
+use muster_domain::{FieldError, ValidationErrors};
+use muster_store::{BatchError, BatchOp, BatchOptions, StoreError};
+use serde_json::{Map, Value, json};
+
+/// Default largest number of operations in one batch (`MUSTER_BATCH_MAX`).
+pub const DEFAULT_BATCH_MAX: usize = 1000;
+
+/// One operation as parsed, or why it could not be.
+type Parsed<R> = Result<BatchOp<<R as Resource>::New, <R as Resource>::Patch>, ValidationErrors>;
+
+/// Field errors of item `i`, renamed into the batch body (`operations[3].data.email`).
+fn prefixed(i: usize, errors: ValidationErrors) -> Vec<FieldError> {
+    errors.0.into_iter().map(|e| FieldError::new(format!("operations[{i}].{}", e.field), e.message)).collect()
+}
+
+fn version(v: &Value) -> Result<i64, String> {
+    let s = v.as_str().ok_or_else(|| format!("must be an ETag string like \"\\\"v3\\\"\", not {}", kind(v)))?;
+    s.trim()
+        .strip_prefix("\"v")
+        .and_then(|x| x.strip_suffix('"'))
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| "must be an ETag this API issued, like \"\\\"v3\\\"\"".into())
+}
+
+fn parse_op<R: Resource>(v: &Value) -> Parsed<R> {
+    let Some(obj) = v.as_object() else {
+        return Err(ValidationErrors::single("op", format!("each operation must be an object, not {}", kind(v))));
+    };
+    let mut f = Fields::new(obj, &["op", "id", "data", "if_match"]);
+    let op = f.required("op", |v| match v.as_str() {
+        Some(s @ ("create" | "update" | "delete")) => Ok(s.to_owned()),
+        _ => Err("must be one of: create, update, delete".into()),
+    });
+    let expected = f.optional("if_match", version);
+    let data = obj.get("data");
+    let data_obj = |f: &mut Fields<'_>| -> Option<Map<String, Value>> {
+        match data {
+            Some(Value::Object(m)) => Some(m.clone()),
+            Some(other) => {
+                f.error("data", format!("must be an object, not {}", kind(other)));
+                None
+            }
+            None => {
+                f.error("data", "is required for create and update");
+                None
+            }
+        }
+    };
+    let parsed = match op.as_deref() {
+        Some("create") => {
+            if obj.contains_key("id") {
+                f.error("id", "ids of new rows are chosen by the server; leave it out");
+            }
+            data_obj(&mut f).map(|d| R::parse_new(&d).map(BatchOp::Create))
+        }
+        Some("update") => {
+            let id = f.required("id", uuid);
+            let d = data_obj(&mut f);
+            match (id, d) {
+                (Some(id), Some(d)) => Some(R::parse_patch(&d).map(|patch| BatchOp::Update { id, patch, expected })),
+                _ => None,
+            }
+        }
+        Some("delete") => {
+            if data.is_some() {
+                f.error("data", "a delete takes no data");
+            }
+            f.required("id", uuid).map(|id| Ok(BatchOp::Delete { id, expected }))
+        }
+        _ => None,
+    };
+    let mut errors = match f.finish(|| ()) {
+        Ok(()) => ValidationErrors::default(),
+        Err(e) => e,
+    };
+    match parsed {
+        Some(Ok(op)) if errors.is_empty() => Ok(op),
+        Some(Err(data_errors)) => {
+            errors.0.extend(data_errors.0.into_iter().map(|e| FieldError::new(format!("data.{}", e.field), e.message)));
+            Err(errors)
+        }
+        _ => Err(errors),
+    }
+}
+
+/// Item errors are plain data; the aborted error is kept whole for the problem it becomes.
+fn clone_item_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound { entity } => StoreError::NotFound { entity },
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::Invalid(v) => StoreError::Invalid(v.clone()),
+        StoreError::PreconditionFailed { entity, expected } => {
+            StoreError::PreconditionFailed { entity, expected: *expected }
+        }
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Internal(m) => StoreError::Internal(m.clone()),
+    }
+}
+
+fn item_error(index: usize, e: ApiError) -> Value {
+    json!({"index": index, "status": e.status.as_u16(), "error": e.to_json()})
+}
+
+pub async fn handle<R: Resource>(
+    State(st): State<AppState>,
+    LargeJsonObject(body): LargeJsonObject,
+) -> ApiResult<Response> {
+    let mut f = Fields::new(&body, &["atomic", "operations"]);
+    let atomic = f.optional("atomic", |v| v.as_bool().ok_or_else(|| format!("must be true or false, not {}", kind(v))));
+    let items = f.required("operations", |v| {
+        v.as_array().cloned().ok_or_else(|| format!("must be an array of operations, not {}", kind(v)))
+    });
+    f.finish(|| ())?;
+    let atomic = atomic.unwrap_or(false);
+    let items = items.unwrap_or_default();
+    if items.is_empty() {
+        return Err(ValidationErrors::single("operations", "must hold at least one operation").into());
+    }
+    if items.len() > st.batch_max {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch-too-large",
+            "Batch too large",
+            format!("a batch holds at most {} operations; this one has {}: split it", st.batch_max, items.len()),
+        ));
+    }
+    let parsed: Vec<Parsed<R>> = items.iter().map(parse_op::<R>).collect();
+    if atomic && parsed.iter().any(Result::is_err) {
+        let errors: Vec<FieldError> =
+            parsed.into_iter().enumerate().filter_map(|(i, p)| p.err().map(|e| prefixed(i, e))).flatten().collect();
+        return Err(ApiError::validation(ValidationErrors(errors)));
+    }
+    // the store sees only the valid operations; remember where each came from
+    let mut positions = Vec::with_capacity(parsed.len());
+    let mut ops = Vec::with_capacity(parsed.len());
+    let mut results: Vec<Option<Value>> = vec![None; parsed.len()];
+    for (i, p) in parsed.into_iter().enumerate() {
+        match p {
+            Ok(op) => {
+                positions.push(i);
+                ops.push(op);
+            }
+            Err(e) => results[i] = Some(item_error(i, ApiError::validation(ValidationErrors(prefixed(i, e))))),
+        }
+    }
+    let outcome = R::batch(&*st.store, ops, BatchOptions { atomic, dry_run: false }).await;
+    let stored = match outcome {
+        Ok(r) => r,
+        Err(BatchError::Store(e)) => return Err(e.into()),
+        Err(BatchError::Aborted { index, error }) => {
+            let at = positions.get(index).copied().unwrap_or(index);
+            let mut problem = ApiError::from(clone_item_error(&error));
+            let detail =
+                format!("operation {at} failed ({}), so nothing was written: {}", problem.status, problem.detail);
+            let mut errors = vec![FieldError::new(format!("operations[{at}]"), problem.detail.clone())];
+            errors.extend(
+                problem
+                    .errors
+                    .drain(..)
+                    .map(|e| FieldError::new(format!("operations[{at}].data.{}", e.field), e.message)),
+            );
+            problem.detail = detail;
+            problem.errors = errors;
+            return Err(problem);
+        }
+    };
+    let mut succeeded = 0;
+    for (k, r) in stored.into_iter().enumerate() {
+        let i = positions[k];
+        results[i] = Some(match r {
+            Ok(Some(row)) => {
+                succeeded += 1;
+                let status =
+                    if matches!(items[i].get("op").and_then(Value::as_str), Some("create")) { 201 } else { 200 };
+                json!({"index": i, "status": status, "data": row})
+            }
+            Ok(None) => {
+                succeeded += 1;
+                json!({"index": i, "status": 204})
+            }
+            Err(e) => item_error(i, ApiError::from(e)),
+        });
+    }
+    let total = results.len();
+    let results: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
+    Ok((
+        StatusCode::OK,
+        Json(json!({"atomic": atomic, "results": results, "summary": {"total": total, "succeeded": succeeded, "failed": total - succeeded}})),
+    )
+        .into_response())
+}
