@@ -160,7 +160,17 @@ pub async fn handle<R: Resource>(
             Err(e) => results[i] = Some(item_error(i, ApiError::validation(ValidationErrors(prefixed(i, e))))),
         }
     }
+    let touched: Vec<uuid::Uuid> = ops
+        .iter()
+        .filter_map(|op| match op {
+            BatchOp::Update { id, .. } | BatchOp::Delete { id, .. } => Some(*id),
+            BatchOp::Create(_) => None,
+        })
+        .collect();
     let outcome = R::batch(&*st.store, ops, BatchOptions { atomic, dry_run: false }).await;
+    if outcome.is_ok() {
+        crate::resource::invalidate::<R>(&st, &touched, !touched.is_empty()).await;
+    }
     let stored = match outcome {
         Ok(r) => r,
         Err(BatchError::Store(e)) => return Err(e.into()),
@@ -187,9 +197,11 @@ pub async fn handle<R: Resource>(
         results[i] = Some(match r {
             Ok(Some(row)) => {
                 succeeded += 1;
-                let status =
-                    if matches!(items[i].get("op").and_then(Value::as_str), Some("create")) { 201 } else { 200 };
-                json!({"index": i, "status": status, "data": row})
+                let created = matches!(items[i].get("op").and_then(Value::as_str), Some("create"));
+                if created {
+                    st.metrics.created(&row);
+                }
+                json!({"index": i, "status": if created { 201 } else { 200 }, "data": row})
             }
             Ok(None) => {
                 succeeded += 1;

@@ -140,13 +140,13 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
         })
 }
 
-/// Whether `If-None-Match` already names this version.
-pub fn not_modified(headers: &HeaderMap, version: i64) -> bool {
-    let tag = etag(version);
+/// Whether `If-None-Match` already names this ETag (weak comparison, as RFC 9110 says
+/// for `If-None-Match`).
+pub fn not_modified(headers: &HeaderMap, tag: &str) -> bool {
     headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|s| {
         s.split(',').any(|t| {
             let t = t.trim();
-            t == "*" || t == tag || t.strip_prefix("W/") == Some(tag.as_str())
+            t == "*" || t == tag || t.strip_prefix("W/") == Some(tag)
         })
     })
 }
@@ -159,7 +159,7 @@ pub struct Query {
 }
 
 /// Parameters every list accepts.
-pub const LIST_PARAMS: &[&str] = &["limit", "cursor", "updated_since"];
+pub const LIST_PARAMS: &[&str] = &["limit", "cursor", "updated_since", "ids"];
 
 impl Query {
     pub fn parse(raw: Option<&str>, known: &[&str]) -> ApiResult<Self> {
@@ -204,6 +204,22 @@ impl Query {
 
     pub fn timestamp(&mut self, name: &str) -> Option<chrono::DateTime<chrono::Utc>> {
         self.get(name, parse_timestamp)
+    }
+
+    /// `ids`: up to [`MAX_LIMIT`] comma-separated UUIDs (a batch GET).
+    pub fn ids(&mut self) -> Option<Vec<Uuid>> {
+        self.get("ids", |s| {
+            let ids: Result<Vec<Uuid>, String> = s
+                .split(',')
+                .map(|x| Uuid::parse_str(x.trim()).map_err(|_| format!("{:?} is not a UUID", x.trim())))
+                .collect();
+            match ids {
+                Ok(v) if v.is_empty() || v.len() > MAX_LIMIT as usize => {
+                    Err(format!("must list 1 to {MAX_LIMIT} comma-separated ids"))
+                }
+                other => other,
+            }
+        })
     }
 
     /// `limit` and `cursor`.

@@ -45,7 +45,9 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
     };
     let cost = cost_of(req.method(), req.uri().path());
     let decision = st.limits.limiter.check(&key, &quota, cost).await;
+    let subject = auth.as_ref().ok().map(|p| p.subject.clone());
     let mut resp = if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
+        st.metrics.rate_limited("default");
         let secs = wait.as_secs_f64().ceil().max(1.0);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -57,18 +59,27 @@ pub async fn layer(State(st): State<AppState>, mut req: Request, next: Next) -> 
         .into_response()
     } else {
         match auth {
-            Err(e) => unauthorized(&e),
+            Err(e) => {
+                st.metrics.auth_failure(e.reason());
+                unauthorized(&e)
+            }
             Ok(principal) => {
                 let needed = needed_scope(req.method(), req.uri().path());
-                if principal.scopes.allows(needed) {
+                // reporting a client's own error touches no campaign data: any valid token may
+                let open = req.uri().path() == crate::routes::client_errors::PATH;
+                if open || principal.scopes.allows(needed) {
                     req.extensions_mut().insert(principal);
                     next.run(req).await
                 } else {
+                    st.metrics.auth_failure("insufficient_scope");
                     forbidden(needed, &principal.scopes.names())
                 }
             }
         }
     };
+    if let Some(sub) = subject {
+        resp.extensions_mut().insert(crate::access_log::Caller(sub));
+    }
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&quota.policy_header(POLICY)) {
         h.insert(RATELIMIT_POLICY.clone(), v);

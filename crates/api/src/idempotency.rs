@@ -25,7 +25,8 @@ pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
 pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    if req.method() != Method::POST {
+    // imports stream; they answer an Idempotency-Key themselves (they refuse it)
+    if req.method() != Method::POST || req.uri().path().ends_with("/import") {
         return next.run(req).await;
     }
     let Some(raw) = req.headers().get(&IDEMPOTENCY_KEY) else { return next.run(req).await };

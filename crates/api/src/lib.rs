@@ -6,15 +6,21 @@
 //! the layers around them give every response a request id, a build header, a time limit,
 //! and a problem body even when a handler panics.
 
+pub mod access_log;
 pub mod auth;
 pub mod batch;
+pub mod cache;
+pub mod csv;
 pub mod extract;
 pub mod gate;
 pub mod idempotency;
 pub mod limits;
+pub mod metrics;
 pub mod principal;
 pub mod problem;
 pub mod ratelimit;
+pub mod redact;
+pub mod redis_link;
 pub mod request_id;
 pub mod resource;
 pub mod routes;
@@ -76,10 +82,17 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<HeaderValue>>,
     /// Most operations in one batch call.
     pub batch_max: usize,
+    /// Cached responses (none, in process, or Redis).
+    pub cache: Arc<cache::Cache>,
+    /// What this app counts; served on the admin listener (`metrics::admin_router`).
+    pub metrics: Arc<metrics::Metrics>,
+    /// How client error reports are limited and kept.
+    pub client_reports: routes::client_errors::ClientReportPolicy,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, build: BuildInfo, auth: Authenticator, limits: Limits) -> Self {
+        let metrics = Arc::new(metrics::Metrics::new(&build));
         AppState {
             store,
             build: Arc::new(build),
@@ -89,6 +102,9 @@ impl AppState {
             limits: Arc::new(limits),
             cors_origins: Arc::new(Vec::new()),
             batch_max: batch::DEFAULT_BATCH_MAX,
+            cache: Arc::new(cache::Cache::none()),
+            metrics,
+            client_reports: routes::client_errors::ClientReportPolicy::default(),
         }
     }
 }
@@ -98,12 +114,19 @@ pub const HEADER_LIMIT: usize = 16 * 1024;
 
 /// The whole API as one router.
 pub fn build_router(state: AppState) -> Router {
+    build_router_with(state, Router::new())
+}
+
+/// The API with `extra` routes served inside the same layers (request id, access log,
+/// panic handling); tests mount handlers that misbehave on purpose this way.
+pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let v1 = Router::new()
         .merge(routes::candidates::router())
         .merge(routes::volunteers::router())
         .merge(routes::events::router())
         .merge(routes::attendances::router())
         .merge(routes::admin::router())
+        .merge(routes::client_errors::router())
         // idempotency runs inside the gate: keys are scoped to the authenticated caller
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer));
@@ -113,6 +136,7 @@ pub fn build_router(state: AppState) -> Router {
     let router = Router::new()
         .merge(routes::ops::router())
         .merge(v1)
+        .merge(extra)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -123,9 +147,11 @@ pub fn build_router(state: AppState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(CatchPanicLayer::custom(|_panic| ApiError::internal("handler panicked").into_response()))
+        .layer(CatchPanicLayer::custom(access_log::panic_response))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(hardening))
+        // inside the request id, which its lines carry; outside the rest, to see final statuses
+        .layer(middleware::from_fn_with_state(state.clone(), access_log::layer))
         .layer(middleware::from_fn(move |req: Request, next: Next| request_id::layer(build.clone(), req, next)))
         .with_state(state);
     match cors {
@@ -194,7 +220,11 @@ async fn hardening(req: Request, next: Next) -> Response {
     resp
 }
 
+/// How long a CSV import may stream: a 50 MB upload on a slow link takes minutes.
+pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
+
 async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path().ends_with("/import") { limit.max(IMPORT_TIMEOUT) } else { limit };
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => ApiError::new(

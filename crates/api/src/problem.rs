@@ -172,8 +172,9 @@ impl From<StoreError> for ApiError {
                     "the {entity} has changed since the version in If-Match (\"v{expected}\"); GET it again and retry"
                 ),
             ),
-            StoreError::Unavailable(m) => ApiError::unavailable(m),
-            StoreError::Internal(m) => ApiError::internal(m),
+            // the store error's own text ("store unavailable: …") keeps the cause chain whole
+            e @ StoreError::Unavailable(_) => ApiError::unavailable(e.to_string()),
+            e @ StoreError::Internal(_) => ApiError::internal(e.to_string()),
         }
     }
 }
@@ -182,11 +183,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let this = *self.0;
         let request_id = request_id::current();
+        // the access log writes the cause on the request's one line; outside it (a problem
+        // built where no request is being logged) the cause would be lost, so log it here
         if let Some(cause) = &this.cause
             && this.status.is_server_error()
+            && !crate::access_log::in_request()
         {
-            tracing::error!(request_id = request_id.as_deref(), status = this.status.as_u16(), cause, "request failed");
+            tracing::error!(target: "muster::server_error", kind = "server_error", request_id = request_id.as_deref(),
+                            status = this.status.as_u16(), cause = %crate::redact::scrub(cause), "request failed");
         }
+        let log =
+            crate::access_log::ProblemLog { slug: this.slug, detail: this.detail.clone(), cause: this.cause.clone() };
         let body = Body {
             type_: format!("{TYPE_BASE}{}", this.slug),
             title: this.title,
@@ -199,6 +206,7 @@ impl IntoResponse for ApiError {
         let mut resp = (this.status, json).into_response();
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         resp.headers_mut().extend(this.headers);
+        resp.extensions_mut().insert(log);
         resp
     }
 }

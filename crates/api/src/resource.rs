@@ -6,9 +6,11 @@
 //! → 412 on change, 204 on delete, `{"data", "next_cursor"}` lists.
 
 use crate::AppState;
+use crate::cache::{Entry, Outcome};
 use crate::extract::{Id, JsonObject, Query, etag, if_match, not_modified};
 use crate::problem::{ApiError, ApiResult};
 use async_trait::async_trait;
+use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -38,6 +40,8 @@ pub trait Resource: Serialize + Send + Sync + Sized + 'static {
     fn parse_patch(body: &Map<String, Value>) -> Result<Self::Patch, ValidationErrors>;
     /// Reads the resource's filters (and `updated_since`) from the query.
     fn parse_filter(q: &mut Query) -> Self::Filter;
+    /// Restricts a list to these rows (`?ids=`).
+    fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>);
     fn id(&self) -> Uuid;
     fn version(&self) -> i64;
 
@@ -51,6 +55,15 @@ pub trait Resource: Serialize + Send + Sync + Sized + 'static {
         ops: Vec<BatchOp<Self::New, Self::Patch>>,
         opts: BatchOptions,
     ) -> Result<Vec<ItemResult<Self>>, BatchError>;
+
+    /// Lists of these resources change when a row of this one is updated or deleted.
+    const CHANGES_LISTS_OF: &'static [&'static str] = &[];
+    /// Rows of these resources can change when a row of this one is updated or deleted
+    /// (the waitlist moves): their cached rows are dropped wholesale.
+    const CHANGES_ROWS_OF: &'static [&'static str] = &[];
+    /// Whether this resource's rows change as side effects of other writes, so their cache
+    /// keys carry a row generation.
+    const ROWS_HAVE_SIDE_EFFECTS: bool = false;
 
     fn location(id: Uuid) -> String {
         format!("/v1/{}/{id}", Self::COLLECTION)
@@ -78,19 +91,59 @@ pub fn with_etag<R: Resource>(status: StatusCode, row: &R) -> Response {
     resp
 }
 
-/// A list page as `{"data": [...], "next_cursor": ...}`.
+/// A list page: `{"data": [...], "next_cursor": ...}`; a batch GET adds `missing`.
+#[derive(Serialize)]
+struct ListBody<R> {
+    data: Vec<R>,
+    next_cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    missing: Option<Vec<Uuid>>,
+}
+
+/// A list page, uncached (lists that are not one of the four resources).
 pub fn page_body<R: Serialize>(listed: Listed<R>) -> Response {
-    #[derive(Serialize)]
-    struct Body<R> {
-        data: Vec<R>,
-        next_cursor: Option<String>,
-    }
-    Json(Body { data: listed.items, next_cursor: listed.next.map(|c| c.encode()) }).into_response()
+    Json(ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing: None }).into_response()
+}
+
+/// Serves a list of `R` through the cache. `key` names the query (and the parent of a
+/// related route); the ETag is a digest of the page, so an unchanged page is a 304.
+async fn cached_list<R: Resource>(
+    st: &AppState,
+    key: &str,
+    q: ListQuery<R::Filter>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
+    let store = &*st.store;
+    let (entry, outcome) = st
+        .cache
+        .list(R::COLLECTION, key, || async move {
+            let listed = R::list(store, &q.filter, q.page).await?;
+            let missing = q.ids.map(|ids| {
+                let found: std::collections::HashSet<Uuid> = listed.items.iter().map(Resource::id).collect();
+                let mut seen = std::collections::HashSet::new();
+                ids.into_iter().filter(|id| !found.contains(id) && seen.insert(*id)).collect()
+            });
+            let body =
+                to_json(&ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing })?;
+            Ok(Entry { etag: format!("\"l{}\"", crate::cache::short_hash(&body)), body })
+        })
+        .await?;
+    count_lookup(st, R::COLLECTION, outcome);
+    Ok(cached_response(headers, &entry, outcome))
+}
+
+/// The query string with its pairs sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry.
+fn normalized(raw: Option<&str>) -> String {
+    let mut pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default();
+    pairs.sort();
+    serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
 async fn create<R: Resource>(State(st): State<AppState>, JsonObject(body): JsonObject) -> ApiResult<Response> {
     let new = R::parse_new(&body)?;
     let row = R::create(&*st.store, new).await?;
+    invalidate::<R>(&st, &[], false).await;
+    st.metrics.created(&row);
     let mut resp = with_etag(StatusCode::CREATED, &row);
     if let Ok(v) = HeaderValue::from_str(&R::location(row.id())) {
         resp.headers_mut().insert(header::LOCATION, v);
@@ -99,30 +152,100 @@ async fn create<R: Resource>(State(st): State<AppState>, JsonObject(body): JsonO
 }
 
 async fn read<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: HeaderMap) -> ApiResult<Response> {
-    let row = R::get(&*st.store, id).await?;
-    if not_modified(&headers, row.version()) {
-        let mut resp = StatusCode::NOT_MODIFIED.into_response();
-        if let Ok(v) = HeaderValue::from_str(&etag(row.version())) {
-            resp.headers_mut().insert(header::ETAG, v);
-        }
-        return Ok(resp);
+    let store = &*st.store;
+    let (entry, outcome) = st
+        .cache
+        .row(R::COLLECTION, id, R::ROWS_HAVE_SIDE_EFFECTS, || async move {
+            let row = R::get(store, id).await?;
+            Ok(Entry { etag: etag(row.version()), body: to_json(&row)? })
+        })
+        .await?;
+    count_lookup(&st, R::COLLECTION, outcome);
+    Ok(cached_response(&headers, &entry, outcome))
+}
+
+fn to_json<T: Serialize>(value: &T) -> ApiResult<Bytes> {
+    serde_json::to_vec(value).map(Bytes::from).map_err(|e| ApiError::internal(format!("serialising a response: {e}")))
+}
+
+/// A cached (or cacheable) body: 304 when the client has it, else 200. Clients may keep
+/// authenticated data but must revalidate it (`private, no-cache`), which the ETag makes a
+/// cheap 304.
+pub fn cached_response(headers: &HeaderMap, entry: &Entry, outcome: Outcome) -> Response {
+    let mut resp = if not_modified(headers, &entry.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], entry.body.clone()).into_response()
+    };
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(&entry.etag) {
+        h.insert(header::ETAG, v);
     }
-    Ok(with_etag(StatusCode::OK, &row))
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    h.insert(X_CACHE.clone(), HeaderValue::from_static(outcome.as_str()));
+    resp
+}
+
+/// Counts a cache lookup in the metrics (a bypass is an error unless caching is off).
+fn count_lookup(st: &AppState, resource: &str, outcome: Outcome) {
+    match outcome {
+        Outcome::Hit => st.metrics.cache_hit(resource),
+        Outcome::Miss => st.metrics.cache_miss(resource),
+        Outcome::Bypass if st.cache.mode() != crate::cache::CacheMode::None => st.metrics.cache_error(resource),
+        Outcome::Bypass => {}
+    }
+}
+
+pub static X_CACHE: axum::http::HeaderName = axum::http::HeaderName::from_static("x-cache");
+
+/// Drops what a write to `ids` of `R` made stale; `changed` when rows were updated or
+/// deleted (not only created), which can move other rows too.
+pub async fn invalidate<R: Resource>(st: &AppState, ids: &[Uuid], changed: bool) {
+    if changed {
+        st.cache.wrote(R::COLLECTION, ids, R::CHANGES_LISTS_OF, R::CHANGES_ROWS_OF).await;
+    } else {
+        st.cache.wrote(R::COLLECTION, &[], &[], &[]).await;
+    }
 }
 
 /// Parses a list query for `R`, letting `scope` pin a filter (the parent of a related route).
 pub fn list_query<R: Resource>(raw: Option<&str>, scope: impl FnOnce(&mut R::Filter)) -> ApiResult<(R::Filter, Page)> {
-    let mut q = Query::parse(raw, R::FILTERS)?;
-    let mut filter = R::parse_filter(&mut q);
-    let page = q.page();
-    q.finish()?;
-    scope(&mut filter);
-    Ok((filter, page))
+    let q = list_query_ids::<R>(raw, scope)?;
+    Ok((q.filter, q.page))
 }
 
-async fn list<R: Resource>(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
-    let (filter, page) = list_query::<R>(raw.as_deref(), |_| {})?;
-    Ok(page_body(R::list(&*st.store, &filter, page).await?))
+/// A parsed list query; `ids` is set for a batch GET (`?ids=a,b,c`).
+struct ListQuery<F> {
+    filter: F,
+    page: Page,
+    ids: Option<Vec<Uuid>>,
+}
+
+/// Like [`list_query`], also keeping the `ids` of a batch GET (the page then fits them all).
+fn list_query_ids<R: Resource>(
+    raw: Option<&str>,
+    scope: impl FnOnce(&mut R::Filter),
+) -> ApiResult<ListQuery<R::Filter>> {
+    let mut q = Query::parse(raw, R::FILTERS)?;
+    let mut filter = R::parse_filter(&mut q);
+    let mut page = q.page();
+    let ids = q.ids();
+    q.finish()?;
+    scope(&mut filter);
+    if let Some(ids) = &ids {
+        R::only_ids(&mut filter, ids.clone());
+        page.limit = page.limit.max(u32::try_from(ids.len()).unwrap_or(u32::MAX));
+    }
+    Ok(ListQuery { filter, page, ids })
+}
+
+async fn list<R: Resource>(
+    State(st): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let q = list_query_ids::<R>(raw.as_deref(), |_| {})?;
+    cached_list::<R>(&st, &normalized(raw.as_deref()), q, &headers).await
 }
 
 async fn update<R: Resource>(
@@ -134,12 +257,14 @@ async fn update<R: Resource>(
     let expected = if_match(&headers)?;
     let patch = R::parse_patch(&body)?;
     let row = R::update(&*st.store, id, patch, expected).await?;
+    invalidate::<R>(&st, &[id], true).await;
     Ok(with_etag(StatusCode::OK, &row))
 }
 
 async fn delete<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: HeaderMap) -> ApiResult<StatusCode> {
     let expected = if_match(&headers)?;
     R::delete(&*st.store, id, expected).await?;
+    invalidate::<R>(&st, &[id], true).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -149,9 +274,11 @@ pub async fn list_related<P: Resource, C: Resource>(
     st: &AppState,
     parent: Uuid,
     raw: Option<&str>,
+    headers: &HeaderMap,
     scope: impl FnOnce(&mut C::Filter) + Send,
 ) -> ApiResult<Response> {
-    let (filter, page) = list_query::<C>(raw, scope)?;
+    let q = list_query_ids::<C>(raw, scope)?;
     P::get(&*st.store, parent).await.map_err(ApiError::from)?;
-    Ok(page_body(C::list(&*st.store, &filter, page).await?))
+    let key = format!("{}/{parent}?{}", P::COLLECTION, normalized(raw));
+    cached_list::<C>(st, &key, q, headers).await
 }

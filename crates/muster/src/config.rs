@@ -36,6 +36,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "The public API listener.",
     },
     Setting {
+        env: "MUSTER_ADMIN_LISTEN",
+        default: "127.0.0.1:9090",
+        accepts: "an address like 10.0.0.5:9090 (port 0 picks a free one)",
+        doc: "The admin listener: Prometheus metrics at /metrics. Keep it off the public network.",
+    },
+    Setting {
         env: "MUSTER_LOG_FORMAT",
         default: "json (pretty on a terminal)",
         accepts: "json or pretty",
@@ -46,6 +52,36 @@ pub const SETTINGS: &[Setting] = &[
         default: "info",
         accepts: "a tracing filter like info,muster_api=debug",
         doc: "Which log lines to write.",
+    },
+    Setting {
+        env: "MUSTER_LOG_SERVER_ERRORS",
+        default: "none (with the other lines)",
+        accepts: "stdout, stderr or a file path",
+        doc: "Where server-error lines (kind=server_error, 5xx) go instead of the main log.",
+    },
+    Setting {
+        env: "MUSTER_LOG_CLIENT_ERRORS",
+        default: "none (with the other lines)",
+        accepts: "stdout, stderr or a file path",
+        doc: "Where client-error lines (kind=client_error, 4xx) go instead of the main log.",
+    },
+    Setting {
+        env: "MUSTER_LOG_CLIENT_REPORTS",
+        default: "none (with the other lines)",
+        accepts: "stdout, stderr or a file path",
+        doc: "Where reports from POST /v1/client-errors (kind=client_report) go instead of the main log.",
+    },
+    Setting {
+        env: "MUSTER_CLIENT_REPORT_RATE",
+        default: "30/min",
+        accepts: "a rate like 30/min or 5/s",
+        doc: "Each caller's budget for client error reports, on top of its general rate limit.",
+    },
+    Setting {
+        env: "MUSTER_CLIENT_REPORT_RETENTION",
+        default: "720h",
+        accepts: "a duration like 168h (at least 1h)",
+        doc: "How long client error reports are kept (and at most the newest 100000).",
     },
     Setting {
         env: "MUSTER_DB_MAX_CONNECTIONS",
@@ -138,6 +174,48 @@ pub const SETTINGS: &[Setting] = &[
         doc: "Browser origins allowed to call the API.",
     },
     Setting {
+        env: "MUSTER_CACHE",
+        default: "memory (redis when MUSTER_REDIS_URL is set)",
+        accepts: "none, memory or redis",
+        doc: "Where cached responses live.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_TTL",
+        default: "60s",
+        accepts: "a duration like 30s (0 turns caching off)",
+        doc: "How long a cached response may be served; a change made behind the API's back shows after it.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_TTL_CANDIDATES",
+        default: "MUSTER_CACHE_TTL",
+        accepts: "a duration like 5m",
+        doc: "TTL for candidates.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_TTL_VOLUNTEERS",
+        default: "MUSTER_CACHE_TTL",
+        accepts: "a duration like 30s",
+        doc: "TTL for volunteers.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_TTL_EVENTS",
+        default: "MUSTER_CACHE_TTL",
+        accepts: "a duration like 30s",
+        doc: "TTL for events.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_TTL_ATTENDANCES",
+        default: "MUSTER_CACHE_TTL",
+        accepts: "a duration like 10s",
+        doc: "TTL for attendances.",
+    },
+    Setting {
+        env: "MUSTER_CACHE_MEMORY_MB",
+        default: "64",
+        accepts: "a whole number of MiB from 1 to 65536",
+        doc: "Memory cache budget (bodies and keys).",
+    },
+    Setting {
         env: "MUSTER_BATCH_MAX",
         default: "1000",
         accepts: "a whole number from 1 to 100000",
@@ -157,6 +235,26 @@ pub enum LogFormat {
     Pretty,
 }
 
+/// Where one class of log lines is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSink {
+    Stdout,
+    Stderr,
+    /// Appended to; created if missing.
+    File(std::path::PathBuf),
+}
+
+impl LogSink {
+    fn parse(s: &str) -> Option<Option<LogSink>> {
+        Some(match s {
+            "" | "none" => None,
+            "stdout" => Some(LogSink::Stdout),
+            "stderr" => Some(LogSink::Stderr),
+            path => Some(LogSink::File(path.into())),
+        })
+    }
+}
+
 /// The parsed configuration. Secrets are [`Secret`]s, which `Debug` does not print.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -164,6 +262,12 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_format: LogFormat,
     pub log_filter: String,
+    pub admin_listen: SocketAddr,
+    pub log_server_errors: Option<LogSink>,
+    pub log_client_errors: Option<LogSink>,
+    pub log_client_reports: Option<LogSink>,
+    pub client_report_rate: Quota,
+    pub client_report_retention: Duration,
     pub db_max_connections: u32,
     pub db_acquire_timeout: Duration,
     pub migrate: bool,
@@ -180,6 +284,11 @@ pub struct Config {
     pub trusted_proxies: Vec<Cidr>,
     pub cors_origins: Vec<String>,
     pub batch_max: usize,
+    pub cache: muster_api::cache::CacheMode,
+    pub cache_ttl: Duration,
+    /// Per-resource TTLs that differ from `cache_ttl`.
+    pub cache_ttl_overrides: Vec<(&'static str, Duration)>,
+    pub cache_memory_bytes: u64,
 }
 
 /// A setting that did not parse: prints as the one line start-up stops with.
@@ -203,7 +312,12 @@ impl Raw {
         let accepts = SETTINGS.iter().find(|s| s.env == env).map_or("", |s| s.accepts);
         parse(value.trim()).ok_or_else(|| {
             // a secret is never echoed, not even a wrong one
-            let shown = if env.contains("SECRET") { "the value".to_owned() } else { format!("{value:?}") };
+            // nor a password inside a URL
+            let shown = if env.contains("SECRET") {
+                "the value".to_owned()
+            } else {
+                format!("{:?}", muster_api::redact::scrub(value))
+            };
             ConfigError(format!("{source}: {shown} is not valid; expected {accepts}"))
         })
     }
@@ -266,7 +380,40 @@ impl Config {
         let burst = raw.take("MUSTER_RATE_LIMIT_BURST", None, |s| {
             s.parse::<u32>().ok().filter(|n| (1..=1_000_000_000).contains(n)).map(Some)
         })?;
+        let redis_url: Option<String> = raw.take("MUSTER_REDIS_URL", None, |s| {
+            if s.is_empty() {
+                Some(None)
+            } else {
+                (s.starts_with("redis://") || s.starts_with("rediss://")).then(|| Some(s.to_owned()))
+            }
+        })?;
+        let default_cache = if redis_url.is_some() {
+            muster_api::cache::CacheMode::Redis
+        } else {
+            muster_api::cache::CacheMode::Memory
+        };
+        let cache = raw.take("MUSTER_CACHE", default_cache, muster_api::cache::CacheMode::parse)?;
+        if cache == muster_api::cache::CacheMode::Redis && redis_url.is_none() {
+            return Err(ConfigError("MUSTER_CACHE: \"redis\" needs MUSTER_REDIS_URL to be set".into()));
+        }
+        let mut cache_ttl_overrides = Vec::new();
+        for (env, resource) in [
+            ("MUSTER_CACHE_TTL_CANDIDATES", "candidates"),
+            ("MUSTER_CACHE_TTL_VOLUNTEERS", "volunteers"),
+            ("MUSTER_CACHE_TTL_EVENTS", "events"),
+            ("MUSTER_CACHE_TTL_ATTENDANCES", "attendances"),
+        ] {
+            if let Some(ttl) = raw.take(env, None, |s| parse_duration(s).map(Some))? {
+                cache_ttl_overrides.push((resource, ttl));
+            }
+        }
         Ok(Config {
+            cache,
+            cache_ttl: raw.take("MUSTER_CACHE_TTL", Duration::from_secs(60), parse_duration)?,
+            cache_ttl_overrides,
+            cache_memory_bytes: raw.take("MUSTER_CACHE_MEMORY_MB", 64 << 20, |s| {
+                s.parse::<u64>().ok().filter(|n| (1..=65_536).contains(n)).map(|n| n << 20)
+            })?,
             batch_max: raw.take("MUSTER_BATCH_MAX", 1000, |s| s.parse().ok().filter(|n| (1..=100_000).contains(n)))?,
             jwt_secret: raw
                 .take("MUSTER_JWT_SECRET", None, |s| (s.len() >= 32).then(|| Some(Secret::new(s.to_owned()))))?,
@@ -283,13 +430,7 @@ impl Config {
                 Some(b) => rate.with_burst(b),
                 None => rate,
             },
-            redis_url: raw.take("MUSTER_REDIS_URL", None, |s| {
-                if s.is_empty() {
-                    Some(None)
-                } else {
-                    (s.starts_with("redis://") || s.starts_with("rediss://")).then(|| Some(s.to_owned()))
-                }
-            })?,
+            redis_url,
             trusted_proxies: raw.take("MUSTER_TRUSTED_PROXIES", Vec::new(), |s| {
                 s.split(',').filter(|x| !x.trim().is_empty()).map(|x| Cidr::parse(x.trim()).ok()).collect()
             })?,
@@ -321,6 +462,21 @@ impl Config {
             log_filter: raw.take("MUSTER_LOG", "info".into(), |s| {
                 tracing_subscriber::EnvFilter::try_new(s).ok().map(|_| s.to_owned())
             })?,
+            admin_listen: raw
+                .take("MUSTER_ADMIN_LISTEN", SocketAddr::from(([127, 0, 0, 1], 9090)), |s| s.parse().ok())?,
+            log_server_errors: raw.take("MUSTER_LOG_SERVER_ERRORS", None, LogSink::parse)?,
+            log_client_errors: raw.take("MUSTER_LOG_CLIENT_ERRORS", None, LogSink::parse)?,
+            log_client_reports: raw.take("MUSTER_LOG_CLIENT_REPORTS", None, LogSink::parse)?,
+            client_report_rate: raw.take(
+                "MUSTER_CLIENT_REPORT_RATE",
+                muster_api::routes::client_errors::ClientReportPolicy::default().rate,
+                |s| Quota::parse(s).ok(),
+            )?,
+            client_report_retention: raw.take(
+                "MUSTER_CLIENT_REPORT_RETENTION",
+                muster_api::routes::client_errors::ClientReportPolicy::default().retention,
+                |s| parse_duration(s).filter(|d| *d >= Duration::from_secs(3600)),
+            )?,
             db_max_connections: raw
                 .take("MUSTER_DB_MAX_CONNECTIONS", 16, |s| s.parse().ok().filter(|n| (1..=1000).contains(n)))?,
             db_acquire_timeout: raw.take("MUSTER_DB_ACQUIRE_TIMEOUT", Duration::from_secs(3), parse_duration)?,
@@ -432,6 +588,42 @@ mod tests {
         }
         let e = Config::from_sources(None, &env(&[("MUSTER_JWT_SECRET", "short")]), false).unwrap_err();
         assert!(!e.0.contains("short\""), "the bad secret itself is not echoed: {e}");
+    }
+
+    #[test]
+    fn observability_settings() {
+        let d = Config::from_sources(None, &[], false).unwrap();
+        assert_eq!(d.admin_listen.to_string(), "127.0.0.1:9090");
+        assert_eq!((d.log_server_errors, d.log_client_errors, d.log_client_reports), (None, None, None));
+        assert_eq!(d.client_report_retention, Duration::from_secs(720 * 3600));
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("MUSTER_ADMIN_LISTEN", "0.0.0.0:9191"),
+                ("MUSTER_LOG_SERVER_ERRORS", "/var/log/muster/server-errors.jsonl"),
+                ("MUSTER_LOG_CLIENT_ERRORS", "stdout"),
+                ("MUSTER_LOG_CLIENT_REPORTS", "none"),
+                ("MUSTER_CLIENT_REPORT_RATE", "5/s"),
+                ("MUSTER_CLIENT_REPORT_RETENTION", "168h"),
+            ]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.admin_listen.port(), 9191);
+        assert_eq!(c.log_server_errors, Some(LogSink::File("/var/log/muster/server-errors.jsonl".into())));
+        assert_eq!((c.log_client_errors, c.log_client_reports), (Some(LogSink::Stdout), None));
+        assert_eq!(c.client_report_rate.limit, 5);
+        for (k, v) in [
+            ("MUSTER_ADMIN_LISTEN", "9090"),
+            ("MUSTER_CLIENT_REPORT_RATE", "often"),
+            ("MUSTER_CLIENT_REPORT_RETENTION", "5m"),
+        ] {
+            let e = Config::from_sources(None, &env(&[(k, v)]), false).unwrap_err();
+            assert!(e.0.starts_with(k), "{e}");
+        }
+        let e = Config::from_sources(None, &env(&[("MUSTER_DATABASE_URL", "mysql://app:hunter2@db/x")]), false)
+            .unwrap_err();
+        assert!(!e.0.contains("hunter2"), "a password in a URL is not echoed: {e}");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! `main.rs` only parses the command line and calls into these.
 
 pub mod config;
+pub mod logging;
 pub mod seed;
 pub mod server;
 pub mod store;
@@ -9,7 +10,9 @@ pub mod token;
 
 use config::Config;
 use muster_api::auth::{AuthConfig, Authenticator};
+use muster_api::cache::{Cache, CacheMode};
 use muster_api::ratelimit::RateLimiter;
+use muster_api::routes::client_errors::ClientReportPolicy;
 use muster_api::{AppState, BuildInfo, Limits};
 use muster_store::Store;
 use std::sync::Arc;
@@ -29,6 +32,8 @@ pub const LONG_VERSION: &str =
 
 /// Where Redis keys of the shared rate limiter live.
 pub const RATE_LIMIT_PREFIX: &str = "muster:rl:";
+/// Where Redis keys of the shared response cache live.
+pub const CACHE_PREFIX: &str = "muster:cache:";
 
 /// Everything `serve` hands the router, built from the configuration.
 pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
@@ -53,18 +58,38 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
     if let Some(jwks) = auth.jwks() {
         jwks.refresh(true).await;
     }
-    let limiter = match &cfg.redis_url {
-        Some(url) => {
-            RateLimiter::redis(url, RATE_LIMIT_PREFIX).map_err(|e| anyhow::anyhow!("MUSTER_REDIS_URL: {e}"))?
-        }
+    // one Redis connection for the limiter and the cache
+    let link = match &cfg.redis_url {
+        Some(url) => Some(
+            muster_api::redis_link::RedisLink::new(url, muster_api::redis_link::RedisOptions::default())
+                .map_err(|e| anyhow::anyhow!("MUSTER_REDIS_URL: {e}"))?,
+        ),
+        None => None,
+    };
+    let limiter = match &link {
+        Some(link) => RateLimiter::on_link(link.clone(), RATE_LIMIT_PREFIX),
         None => RateLimiter::local(),
     };
     let limits = Limits::new(limiter, cfg.rate_limit, cfg.trusted_proxies.clone());
     let mut state = AppState::new(store.clone(), build_info(cfg.build_number.as_deref()), auth, limits);
     state.request_timeout = cfg.request_timeout;
     state.batch_max = cfg.batch_max;
+    let overrides = cfg.cache_ttl_overrides.iter().copied().collect();
+    state.cache = Arc::new(match (cfg.cache, &link) {
+        _ if cfg.cache_ttl.is_zero() => Cache::none(),
+        (CacheMode::Memory, _) => Cache::memory(cfg.cache_ttl, overrides, cfg.cache_memory_bytes),
+        (CacheMode::Redis, Some(link)) => Cache::redis(link.clone(), CACHE_PREFIX, cfg.cache_ttl, overrides),
+        _ => Cache::none(),
+    });
     state.cors_origins =
         Arc::new(cfg.cors_origins.iter().filter_map(|o| axum::http::HeaderValue::from_str(o).ok()).collect());
-    tokio::spawn(state.limits.clone().reload_loop(store));
+    state.client_reports = ClientReportPolicy {
+        rate: cfg.client_report_rate,
+        retention: cfg.client_report_retention,
+        ..ClientReportPolicy::default()
+    };
+    tokio::spawn(state.limits.clone().reload_loop(store.clone()));
+    tokio::spawn(muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY));
+    tokio::spawn(muster_api::routes::client_errors::purge_loop(store, state.client_reports));
     Ok(state)
 }

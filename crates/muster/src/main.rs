@@ -1,8 +1,9 @@
 //! `muster`: one binary for the API and its tools. Parsing only; the work is in the library.
 
 use clap::{Parser, Subcommand};
-use muster::config::{Config, LogFormat};
+use muster::config::Config;
 use muster::store::Opened;
+use muster_api::redact::redact_url;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -34,7 +35,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    init_logging(&cfg);
+    if let Err(e) = muster::logging::init(&cfg) {
+        eprintln!("muster: configuration error: {e}");
+        return ExitCode::from(2);
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     match runtime.block_on(run(cli.command, cfg)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -74,28 +78,26 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("MUSTER_LISTEN: cannot listen on {}: {e}", cfg.listen))?;
+            let admin = tokio::net::TcpListener::bind(cfg.admin_listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("MUSTER_ADMIN_LISTEN: cannot listen on {}: {e}", cfg.admin_listen))?;
             tracing::info!(
-                listen = %listener.local_addr()?, backend = store.backend(), build = %state.build.build,
-                "muster serving"
+                listen = %listener.local_addr()?, admin_listen = %admin.local_addr()?, backend = store.backend(),
+                database = %redact_url(&cfg.database_url), redis = cfg.redis_url.as_deref().map(redact_url),
+                build = %state.build.build, "muster serving"
             );
-            muster::server::run(
+            let admin = muster::server::AdminServer::spawn(admin, state.clone());
+            let served = muster::server::run(
                 listener,
                 state,
                 muster::server::shutdown_signal(),
                 cfg.drain_delay,
                 cfg.shutdown_timeout,
             )
-            .await?;
+            .await;
+            admin.stop().await;
+            served?;
             Ok(())
         }
-    }
-}
-
-fn init_logging(cfg: &Config) {
-    let filter = tracing_subscriber::EnvFilter::new(&cfg.log_filter);
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match cfg.log_format {
-        LogFormat::Json => builder.json().with_current_span(false).init(),
-        LogFormat::Pretty => builder.init(),
     }
 }

@@ -48,6 +48,40 @@ pub async fn run(
     }
 }
 
+/// The admin listener (`/metrics`), running beside the public one.
+pub struct AdminServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl AdminServer {
+    /// Serves the admin router for `state` on `listener` until [`AdminServer::stop`].
+    /// It keeps answering while the public listener drains, so Prometheus sees the drain.
+    pub fn spawn(listener: TcpListener, state: AppState) -> AdminServer {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = muster_api::metrics::admin_router(state);
+        let task = tokio::spawn(
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        AdminServer { stop, task }
+    }
+
+    /// Stops accepting and waits for scrapes in flight (they take milliseconds).
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        match tokio::time::timeout(Duration::from_secs(5), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the admin listener failed"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "the admin listener task failed"),
+            Err(_) => tracing::warn!("the admin listener did not stop within 5 s"),
+        }
+    }
+}
+
 /// Completes on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {

@@ -14,6 +14,8 @@ fn muster(dir: &Path) -> Command {
         cmd.env_remove(k);
     }
     cmd.env("MUSTER_LOG_FORMAT", "json");
+    // tests run servers side by side: each admin listener takes any free port
+    cmd.env("MUSTER_ADMIN_LISTEN", "127.0.0.1:0");
     cmd
 }
 

@@ -267,6 +267,15 @@ async fn pagination_and_filters(app: TestApp) {
     let email = app.get("/v1/volunteers?email=P3@EXAMPLE.ORG").await;
     assert_eq!(email.body["data"][0]["email"], "p3@example.org");
     app.get("/v1/volunteers?limit=201").await.problem(400);
+    let all = app.get("/v1/volunteers").await;
+    let (a, b) = (all.body["data"][0]["id"].as_str().unwrap(), all.body["data"][3]["id"].as_str().unwrap());
+    let ghost = "0192f0c1-7a3e-7cc5-9c3e-5f1f9a1b2c3d";
+    let some = app.get(&format!("/v1/volunteers?ids={a},{ghost},{b}")).await;
+    assert_eq!(some.body["data"].as_array().unwrap().len(), 2, "{}", some.body);
+    assert_eq!(some.body["missing"], json!([ghost]));
+    app.get("/v1/volunteers?ids=nope").await.problem(400);
+    let too_many = vec![ghost; 201].join(",");
+    app.get(&format!("/v1/volunteers?ids={too_many}")).await.problem(400);
     let since = app.get("/v1/volunteers?updated_since=2999-01-01T00:00:00Z").await;
     assert!(since.body["data"].as_array().unwrap().is_empty());
     let evs = app

@@ -378,9 +378,13 @@ async fn cors_is_closed_unless_configured_and_headers_are_hardened() {
     let closed = sqlite_app(Options::default()).await;
     let r = closed.send(Method::GET, "/v1/candidates", None, &[("origin", "https://evil.example")]).await;
     assert!(r.header("access-control-allow-origin").is_none());
-    for (h, v) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("cache-control", "no-store")] {
+    for (h, v) in
+        [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY"), ("cache-control", "private, no-cache")]
+    {
         assert_eq!(r.header(h), Some(v), "{h}");
     }
+    let problem = closed.get("/v1/nowhere").await;
+    assert_eq!(problem.header("cache-control"), Some("no-store"), "only revalidatable GETs may be stored");
     assert!(r.header("server").is_none(), "no server banner");
     let big = "x".repeat(20 * 1024);
     closed.send(Method::GET, "/v1/candidates", None, &[("x-padding", &big)]).await.problem(431);

@@ -3,11 +3,14 @@
 #![allow(dead_code, reason = "each test binary uses a different part of the support code")]
 
 use muster_api::auth::{AuthConfig, Authenticator, Secret};
+use muster_api::cache::{Cache, CacheMode};
 use muster_api::ratelimit::{Quota, RateLimiter};
+use muster_api::redis_link::{RedisLink, RedisOptions};
 use muster_api::{AppState, Limits};
 use muster_store::Store;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +45,22 @@ pub struct Options {
     pub auth: AuthConfig,
     pub cors_origins: Vec<&'static str>,
     pub batch_max: usize,
+    /// The cache; default from `MUSTER_TEST_CACHE` (none, memory, redis; memory if unset),
+    /// so CI runs the whole suite once per mode.
+    pub cache: CacheMode,
+    pub cache_ttl: Duration,
+    /// Redis key prefix of the cache; instances sharing one share cached entries.
+    pub cache_prefix: Option<String>,
+}
+
+/// The cache mode the suite runs with.
+pub fn cache_mode_under_test() -> CacheMode {
+    match std::env::var("MUSTER_TEST_CACHE").as_deref() {
+        Ok("none") => CacheMode::None,
+        Ok("redis") => CacheMode::Redis,
+        Ok("memory") | Err(_) => CacheMode::Memory,
+        Ok(other) => panic!("MUSTER_TEST_CACHE={other:?}: use none, memory or redis"),
+    }
 }
 
 impl Default for Options {
@@ -52,6 +71,9 @@ impl Default for Options {
             redis_prefix: None,
             cors_origins: Vec::new(),
             batch_max: 1000,
+            cache: cache_mode_under_test(),
+            cache_ttl: Duration::from_secs(60),
+            cache_prefix: None,
             auth: AuthConfig { hs256_secret: Some(Secret::new(TEST_SECRET.into())), ..AuthConfig::default() },
         }
     }
@@ -103,6 +125,19 @@ pub async fn spawn_with(store: Arc<dyn Store>, opts: Options) -> TestApp {
     }
     let mut state = AppState::new(store, muster::build_info(None), auth, Limits::new(limiter, opts.rate, Vec::new()));
     state.batch_max = opts.batch_max;
+    state.cache = Arc::new(match opts.cache {
+        CacheMode::None => Cache::none(),
+        CacheMode::Memory => Cache::memory(opts.cache_ttl, HashMap::new(), 16 << 20),
+        CacheMode::Redis => {
+            let url = opts.redis_url.clone().unwrap_or_else(|| "redis://127.0.0.1:6379".into());
+            let link = RedisLink::new(&url, RedisOptions::default()).unwrap();
+            let prefix = opts
+                .cache_prefix
+                .clone()
+                .unwrap_or_else(|| format!("muster-test-cache:{}:", uuid::Uuid::now_v7().simple()));
+            Cache::redis(link, &prefix, opts.cache_ttl, HashMap::new())
+        }
+    });
     state.cors_origins =
         Arc::new(opts.cors_origins.iter().map(|o| axum::http::HeaderValue::from_str(o).unwrap()).collect());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -155,6 +190,11 @@ impl Resp {
 }
 
 impl TestApp {
+    /// A client for a server a test started itself (with a router of its own making).
+    pub fn attach(base: String, state: AppState) -> TestApp {
+        TestApp { base, client: reqwest::Client::new(), token: mint("tester", "admin", 3600), state, stop: None }
+    }
+
     pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)]) -> Resp {
         let mut req = self.client.request(method, format!("{}{path}", self.base));
         if let Some(b) = body {

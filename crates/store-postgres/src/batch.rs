@@ -81,7 +81,12 @@ impl BatchOps<Postgres> for Candidates {
     async fn create(conn: &mut PgConnection, new: NewCandidate) -> Result<Candidate> {
         candidates::create(conn, new).await
     }
-    async fn update(conn: &mut PgConnection, id: Uuid, patch: CandidatePatch, expected: Option<i64>) -> Result<Candidate> {
+    async fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        patch: CandidatePatch,
+        expected: Option<i64>,
+    ) -> Result<Candidate> {
         candidates::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut PgConnection, id: Uuid, expected: Option<i64>) -> Result<()> {
@@ -122,7 +127,12 @@ impl BatchOps<Postgres> for Volunteers {
     async fn create(conn: &mut PgConnection, new: NewVolunteer) -> Result<Volunteer> {
         volunteers::create(conn, new).await
     }
-    async fn update(conn: &mut PgConnection, id: Uuid, patch: VolunteerPatch, expected: Option<i64>) -> Result<Volunteer> {
+    async fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        patch: VolunteerPatch,
+        expected: Option<i64>,
+    ) -> Result<Volunteer> {
         volunteers::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut PgConnection, id: Uuid, expected: Option<i64>) -> Result<()> {
@@ -173,7 +183,12 @@ impl BatchOps<Postgres> for Attendances {
     async fn create(conn: &mut PgConnection, new: NewAttendance) -> Result<Attendance> {
         attendances::create(conn, new).await
     }
-    async fn update(conn: &mut PgConnection, id: Uuid, patch: AttendancePatch, expected: Option<i64>) -> Result<Attendance> {
+    async fn update(
+        conn: &mut PgConnection,
+        id: Uuid,
+        patch: AttendancePatch,
+        expected: Option<i64>,
+    ) -> Result<Attendance> {
         attendances::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut PgConnection, id: Uuid, expected: Option<i64>) -> Result<()> {

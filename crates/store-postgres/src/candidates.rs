@@ -64,6 +64,9 @@ pub async fn list(pool: &PgPool, f: &CandidateFilter, page: Page) -> Result<List
     if let Some(t) = f.updated_since {
         qb.push(" AND updated_at >= ").push_bind(t);
     }
+    if let Some(ids) = &f.ids {
+        qb.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
+    }
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

@@ -90,6 +90,9 @@ pub async fn list(pool: &PgPool, f: &EventFilter, page: Page) -> Result<Listed<E
     if let Some(t) = f.updated_since {
         qb.push(" AND updated_at >= ").push_bind(t);
     }
+    if let Some(ids) = &f.ids {
+        qb.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
+    }
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

@@ -87,7 +87,12 @@ impl BatchOps<Sqlite> for Candidates {
     async fn create(conn: &mut SqliteConnection, new: NewCandidate) -> Result<Candidate> {
         candidates::create(conn, new).await
     }
-    async fn update(conn: &mut SqliteConnection, id: Uuid, patch: CandidatePatch, expected: Option<i64>) -> Result<Candidate> {
+    async fn update(
+        conn: &mut SqliteConnection,
+        id: Uuid,
+        patch: CandidatePatch,
+        expected: Option<i64>,
+    ) -> Result<Candidate> {
         candidates::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Option<i64>) -> Result<()> {
@@ -122,7 +127,12 @@ impl BatchOps<Sqlite> for Volunteers {
     async fn create(conn: &mut SqliteConnection, new: NewVolunteer) -> Result<Volunteer> {
         volunteers::create(conn, new).await
     }
-    async fn update(conn: &mut SqliteConnection, id: Uuid, patch: VolunteerPatch, expected: Option<i64>) -> Result<Volunteer> {
+    async fn update(
+        conn: &mut SqliteConnection,
+        id: Uuid,
+        patch: VolunteerPatch,
+        expected: Option<i64>,
+    ) -> Result<Volunteer> {
         volunteers::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Option<i64>) -> Result<()> {
@@ -136,7 +146,11 @@ impl BatchOps<Sqlite> for Events {
     type Patch = EventPatch;
     type Row = Event;
 
-    async fn create_many(conn: &mut SqliteConnection, items: Vec<NewEvent>, atomic: bool) -> Result<Vec<Result<Event>>> {
+    async fn create_many(
+        conn: &mut SqliteConnection,
+        items: Vec<NewEvent>,
+        atomic: bool,
+    ) -> Result<Vec<Result<Event>>> {
         let now = now_micros();
         let rows: Vec<Event> = items.into_iter().map(|n| Event::create(n, Uuid::now_v7(), now)).collect();
         let wanted: HashSet<Uuid> = rows.iter().map(|e| e.candidate_id).collect();
@@ -173,7 +187,12 @@ impl BatchOps<Sqlite> for Attendances {
     async fn create(conn: &mut SqliteConnection, new: NewAttendance) -> Result<Attendance> {
         attendances::create(conn, new).await
     }
-    async fn update(conn: &mut SqliteConnection, id: Uuid, patch: AttendancePatch, expected: Option<i64>) -> Result<Attendance> {
+    async fn update(
+        conn: &mut SqliteConnection,
+        id: Uuid,
+        patch: AttendancePatch,
+        expected: Option<i64>,
+    ) -> Result<Attendance> {
         attendances::update(conn, id, patch, expected).await
     }
     async fn delete(conn: &mut SqliteConnection, id: Uuid, expected: Option<i64>) -> Result<()> {
@@ -188,7 +207,8 @@ const IN_CHUNK: usize = 500;
 async fn emails_taken(conn: &mut SqliteConnection, lower: &[String]) -> Result<HashMap<String, Uuid>> {
     let mut out = HashMap::new();
     for chunk in lower.chunks(IN_CHUNK) {
-        let mut qb = QueryBuilder::<Sqlite>::new("SELECT email_normalized, id FROM volunteers WHERE email_normalized IN (");
+        let mut qb =
+            QueryBuilder::<Sqlite>::new("SELECT email_normalized, id FROM volunteers WHERE email_normalized IN (");
         let mut list = qb.separated(", ");
         for e in chunk {
             list.push_bind(e.as_str());

@@ -64,6 +64,9 @@ pub async fn list(reader: &SqlitePool, f: &CandidateFilter, page: Page) -> Resul
     if let Some(t) = f.updated_since {
         qb.push(" AND updated_at >= ").push_bind(t);
     }
+    if let Some(ids) = &f.ids {
+        crate::common::push_id_list(&mut qb, ids);
+    }
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

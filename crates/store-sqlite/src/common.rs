@@ -95,3 +95,17 @@ pub async fn delete(
         .map_err(|e| map_delete(e, referenced))?;
     tx.commit().await.map_err(map_err)
 }
+
+/// `AND id IN (…)` for a batch GET (at most a page of ids, far below the parameter limit).
+pub fn push_id_list(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, ids: &[Uuid]) {
+    if ids.is_empty() {
+        qb.push(" AND 0");
+        return;
+    }
+    qb.push(" AND id IN (");
+    let mut list = qb.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    qb.push(")");
+}

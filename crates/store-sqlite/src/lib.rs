@@ -12,12 +12,14 @@
 mod attendances;
 mod batch;
 mod candidates;
+mod client_reports;
 mod common;
 mod errors;
 mod events;
 mod idempotency;
 mod import;
 mod rate_limits;
+mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod volunteers;
@@ -28,8 +30,9 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    BatchError, BatchOp, BatchOptions, ItemResult, AttendanceFilter, CandidateFilter, EventFilter, Expected, IdempotencyBegin, IdempotencyKey, Listed, Page,
-    RateLimitOverride, Result, Store, StoreError, StoredResponse, VolunteerFilter,
+    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, EventFilter, Expected, IdempotencyBegin,
+    IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError, StoredResponse,
+    VolunteerFilter,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
@@ -263,5 +266,24 @@ impl Store for SqliteStore {
     }
     async fn delete_rate_limit(&self, subject: &str) -> Result<()> {
         rate_limits::delete(&self.writer, subject).await
+    }
+
+    async fn insert_client_report(&self, report: &muster_store::ClientReport) -> Result<()> {
+        client_reports::insert(&self.writer, report).await
+    }
+    async fn list_client_reports(
+        &self,
+        query: &muster_store::ClientReportQuery,
+    ) -> Result<Listed<muster_store::ClientReport>> {
+        client_reports::list(&self.reader, query).await
+    }
+    async fn purge_client_reports(&self, before: chrono::DateTime<chrono::Utc>, keep: u32) -> Result<u64> {
+        client_reports::purge(&self.writer, before, keep).await
+    }
+    async fn counts(&self) -> Result<muster_store::Counts> {
+        stats::counts(&self.reader).await
+    }
+    fn pool_stats(&self) -> Vec<muster_store::PoolStats> {
+        stats::pool_stats(&self.writer, &self.reader)
     }
 }

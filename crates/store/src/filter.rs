@@ -13,6 +13,8 @@ pub struct CandidateFilter {
     pub party: Option<String>,
     pub district: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only these rows (batch GET).
+    pub ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,6 +25,8 @@ pub struct VolunteerFilter {
     pub zip_code: Option<String>,
     pub tag: Option<String>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only these rows (batch GET).
+    pub ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +40,8 @@ pub struct EventFilter {
     /// Events starting before this instant.
     pub starts_before: Option<DateTime<Utc>>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only these rows (batch GET).
+    pub ids: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -44,4 +50,6 @@ pub struct AttendanceFilter {
     pub volunteer_id: Option<Uuid>,
     pub status: Option<AttendanceStatus>,
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only these rows (batch GET).
+    pub ids: Option<Vec<Uuid>>,
 }

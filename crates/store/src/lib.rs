@@ -10,6 +10,7 @@ mod batch;
 mod error;
 mod filter;
 mod idempotency;
+mod observability;
 mod page;
 #[cfg(feature = "sql")]
 pub mod rows;
@@ -22,6 +23,7 @@ pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
 pub use error::StoreError;
 pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter};
 pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
+pub use observability::{ClientReport, ClientReportQuery, Counts, PoolStats, ReportLevel};
 pub use page::{Cursor, DEFAULT_LIMIT, Listed, MAX_LIMIT, Page};
 
 use async_trait::async_trait;
@@ -113,6 +115,18 @@ pub trait Store: Send + Sync + 'static {
     async fn put_rate_limit(&self, o: &RateLimitOverride) -> Result<()>;
     /// Removes the override for `subject` (NotFound when there is none).
     async fn delete_rate_limit(&self, subject: &str) -> Result<()>;
+
+    /// Keeps a client-side error report (the API has scrubbed personal data out of it).
+    async fn insert_client_report(&self, report: &ClientReport) -> Result<()>;
+    /// Reports newest first (see [`ClientReportQuery`]).
+    async fn list_client_reports(&self, query: &ClientReportQuery) -> Result<Listed<ClientReport>>;
+    /// Deletes the reports received before `before`, then all but the newest `keep`;
+    /// returns how many went.
+    async fn purge_client_reports(&self, before: chrono::DateTime<chrono::Utc>, keep: u32) -> Result<u64>;
+    /// Exact row totals for the business gauges: a few counts, meant for about once a minute.
+    async fn counts(&self) -> Result<Counts>;
+    /// Connection-pool occupancy for the dependency gauges; no round trip, so cheap per scrape.
+    fn pool_stats(&self) -> Vec<PoolStats>;
 }
 
 /// A principal's own rate limit: `limit` requests per `period_ms`, `burst` at once.

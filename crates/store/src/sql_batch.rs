@@ -44,6 +44,10 @@ pub trait BatchOps<DB: Database>: Send + Sync + 'static {
     async fn delete(conn: &mut DB::Connection, id: Uuid, expected: Option<i64>) -> Result<(), StoreError>;
 }
 
+/// A backend's multi-row insert of already-built rows.
+pub type BulkInsert<DB, T> =
+    for<'c> fn(&'c mut <DB as Database>::Connection, &'c [T]) -> BoxFut<'c, Result<(), StoreError>>;
+
 pub type BoxFut<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'c>>;
 
 /// Runs `f` in a savepoint when `isolate` (non-atomic batches), undoing it if the item
@@ -130,7 +134,7 @@ pub async fn insert_checked<DB: Database, T: Send + Sync>(
     rows: Vec<T>,
     verdicts: Vec<Result<(), StoreError>>,
     atomic: bool,
-    insert: for<'c> fn(&'c mut DB::Connection, &'c [T]) -> BoxFut<'c, Result<(), StoreError>>,
+    insert: BulkInsert<DB, T>,
 ) -> Result<Vec<Result<T, StoreError>>, StoreError> {
     if atomic && verdicts.iter().any(Result::is_err) {
         // the runner stops at the first failure; nothing is inserted
@@ -175,7 +179,7 @@ impl<T: Send + Sync> Subset<'_, T> {
     async fn insert_all<DB: Database>(
         &self,
         conn: &mut DB::Connection,
-        insert: for<'c> fn(&'c mut DB::Connection, &'c [T]) -> BoxFut<'c, Result<(), StoreError>>,
+        insert: BulkInsert<DB, T>,
     ) -> Result<Option<StoreError>, StoreError> {
         let mut sp = conn.begin().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
         let mut start = 0;

@@ -3,6 +3,8 @@
 //! A backend crate instantiates it with [`conformance_suite!`], passing an async function
 //! that returns a fresh, migrated, empty store; each check then runs in its own store.
 
+pub mod observability;
+
 use crate::{
     AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Cursor, EventFilter, IdempotencyBegin,
     IdempotencyKey, Page, RateLimitOverride, Store, StoreError, StoredResponse, VolunteerFilter,
@@ -246,6 +248,17 @@ pub async fn filters(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(cs.items.len(), 2);
+    let only = CandidateFilter { ids: Some(vec![c2.id, Uuid::now_v7()]), ..Default::default() };
+    assert_eq!(
+        s.list_candidates(&only, Page::default()).await.unwrap().items.iter().map(|c| c.id).collect::<Vec<_>>(),
+        [c2.id]
+    );
+    let none = VolunteerFilter { ids: Some(vec![]), ..Default::default() };
+    assert!(s.list_volunteers(&none, Page::default()).await.unwrap().items.is_empty());
+    let evs = EventFilter { ids: Some(vec![e1.id, e2.id]), event_type: Some(EventType::Rally), ..Default::default() };
+    assert_eq!(s.list_events(&evs, Page::default()).await.unwrap().items.len(), 1, "ids combine with other filters");
+    let atts = AttendanceFilter { ids: Some(vec![a1.id]), ..Default::default() };
+    assert_eq!(s.list_attendances(&atts, Page::default()).await.unwrap().items.len(), 1);
 }
 
 pub async fn capacity_and_waitlist(s: Arc<dyn Store>) {

@@ -171,6 +171,33 @@ fn invalid(msg: impl Into<String>) -> AuthError {
     AuthError::Invalid(msg.into())
 }
 
+impl AuthError {
+    /// A short, fixed name for why the token was refused: the `reason` label of
+    /// `muster_auth_failures_total` (see `metrics::AUTH_FAILURE_REASONS`). Read from the
+    /// client-facing messages above, which stay the single place each reason is worded.
+    pub fn reason(&self) -> &'static str {
+        let AuthError::Invalid(why) = self else { return "missing" };
+        let has = |s: &str| why.contains(s);
+        if has("expired") {
+            "expired"
+        } else if has("not valid yet") {
+            "not_yet_valid"
+        } else if has("signature does not verify") {
+            "bad_signature"
+        } else if has("algorithm") || has("are not accepted by this server") {
+            "algorithm"
+        } else if has("key id") || has("signing key") {
+            "unknown_key"
+        } else if has("Bearer scheme") || has("empty or too long") || has("well-formed") {
+            "malformed"
+        } else if has("claim") || has("issuer") || has("audience") {
+            "claims"
+        } else {
+            "invalid"
+        }
+    }
+}
+
 fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
     use jsonwebtoken::errors::ErrorKind as K;
     match kind {
@@ -185,5 +212,45 @@ fn describe(kind: &jsonwebtoken::errors::ErrorKind) -> &'static str {
         K::MissingRequiredClaim(_) => "the token is missing a required claim",
         K::InvalidAlgorithm | K::InvalidAlgorithmName => "the token's algorithm does not match its key",
         _ => "the token could not be verified",
+    }
+}
+
+#[cfg(test)]
+mod reason_tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_has_a_known_reason() {
+        let cases = [
+            ("use the Bearer scheme", "malformed"),
+            ("the token is empty or too long", "malformed"),
+            ("the token is not a well-formed JWT", "malformed"),
+            ("HS256 tokens are not accepted by this server", "algorithm"),
+            ("tokens signed with public-key algorithms are not accepted by this server", "algorithm"),
+            ("the token's algorithm is not accepted", "algorithm"),
+            ("the token has no key id (kid)", "unknown_key"),
+            ("the token's signing key is not known", "unknown_key"),
+            ("the token needs a `sub` claim of 1 to 256 characters", "claims"),
+            ("the token could not be verified", "invalid"),
+        ];
+        for (msg, reason) in cases {
+            assert_eq!(invalid(msg).reason(), reason, "{msg}");
+        }
+        use jsonwebtoken::errors::ErrorKind as K;
+        for (kind, reason) in [
+            (K::ExpiredSignature, "expired"),
+            (K::ImmatureSignature, "not_yet_valid"),
+            (K::InvalidSignature, "bad_signature"),
+            (K::InvalidIssuer, "claims"),
+            (K::InvalidAudience, "claims"),
+            (K::MissingRequiredClaim("exp".into()), "claims"),
+            (K::InvalidAlgorithm, "algorithm"),
+        ] {
+            assert_eq!(invalid(describe(&kind)).reason(), reason, "{kind:?}");
+        }
+        assert_eq!(AuthError::Missing.reason(), "missing");
+        for r in [AuthError::Missing.reason(), invalid("x").reason()] {
+            assert!(crate::metrics::AUTH_FAILURE_REASONS.contains(&r));
+        }
     }
 }

@@ -18,7 +18,7 @@ mod redis_tests;
 #[cfg(test)]
 mod tests;
 
-pub use redis_backend::RedisOptions;
+pub use crate::redis_link::RedisOptions;
 
 use local::{Clock, LocalLimiter};
 use redis_backend::RedisBackend;
@@ -155,9 +155,14 @@ impl RateLimiter {
 
     /// [`RateLimiter::redis`] with other timeouts.
     pub fn redis_with_options(url: &str, prefix: &str, options: RedisOptions) -> Result<Self, String> {
-        let redis = RedisBackend::new(url, prefix, options)?;
+        Ok(Self::on_link(crate::redis_link::RedisLink::new(url, options)?, prefix))
+    }
+
+    /// A shared budget over an existing Redis connection (shared with the cache).
+    pub fn on_link(link: Arc<crate::redis_link::RedisLink>, prefix: &str) -> Self {
+        let redis = RedisBackend::new(link, prefix);
         let local = LocalLimiter::new(Clock::Monotonic(Instant::now()));
-        Ok(RateLimiter { inner: Arc::new(Inner { local, redis: Some(redis) }) })
+        RateLimiter { inner: Arc::new(Inner { local, redis: Some(redis) }) }
     }
 
     /// Charges `cost` (>= 1; 0 counts as 1) against `key`'s budget under `quota`.

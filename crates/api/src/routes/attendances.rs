@@ -22,6 +22,8 @@ impl Resource for Attendance {
     const ENTITY: &'static str = "attendance";
     const COLLECTION: &'static str = "attendances";
     const FILTERS: &'static [&'static str] = &["event_id", "volunteer_id", "status"];
+    const CHANGES_ROWS_OF: &'static [&'static str] = &["attendances"];
+    const ROWS_HAVE_SIDE_EFFECTS: bool = true;
     type New = NewAttendance;
     type Patch = AttendancePatch;
     type Filter = AttendanceFilter;
@@ -38,7 +40,11 @@ impl Resource for Attendance {
             volunteer_id: q.uuid("volunteer_id"),
             status: q.get("status", AttendanceStatus::parse),
             updated_since: q.timestamp("updated_since"),
+            ids: None,
         }
+    }
+    fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
+        filter.ids = Some(ids);
     }
     fn id(&self) -> Uuid {
         self.id
@@ -74,7 +80,13 @@ impl Resource for Attendance {
 /// `POST /v1/attendances/{id}/check-in`: marks a registered volunteer as attended.
 /// Checking in twice returns the first check-in unchanged.
 async fn check_in(State(st): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+    let started = muster_domain::now_micros();
     let a = st.store.check_in(id).await?;
+    resource::invalidate::<Attendance>(&st, &[id], true).await;
+    // a repeated check-in returns the first one unchanged: count only one made by this call
+    if a.checked_in_at.is_some_and(|at| at >= started) {
+        st.metrics.checked_in();
+    }
     Ok(resource::with_etag(StatusCode::OK, &a))
 }
 

@@ -7,6 +7,7 @@ use crate::resource::{self, Resource};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use muster_domain::ValidationErrors;
@@ -38,7 +39,11 @@ impl Resource for Candidate {
             party: q.text("party"),
             district: q.text("district"),
             updated_since: q.timestamp("updated_since"),
+            ids: None,
         }
+    }
+    fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
+        filter.ids = Some(ids);
     }
     fn id(&self) -> Uuid {
         self.id
@@ -72,8 +77,13 @@ impl Resource for Candidate {
 }
 
 /// `GET /v1/candidates/{id}/events`: the candidate's events, with the event filters.
-async fn list_candidate_events(State(st): State<AppState>, Id(id): Id, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    resource::list_related::<Candidate, Event>(&st, id, q.as_deref(), |f| f.candidate_id = Some(id)).await
+async fn list_candidate_events(
+    State(st): State<AppState>,
+    Id(id): Id,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    resource::list_related::<Candidate, Event>(&st, id, q.as_deref(), &headers, |f| f.candidate_id = Some(id)).await
 }
 
 pub fn router() -> Router<AppState> {

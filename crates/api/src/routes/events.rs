@@ -7,6 +7,7 @@ use crate::resource::{self, Resource};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use muster_domain::ValidationErrors;
@@ -20,6 +21,8 @@ use uuid::Uuid;
 impl Resource for Event {
     const ENTITY: &'static str = "event";
     const COLLECTION: &'static str = "events";
+    const CHANGES_LISTS_OF: &'static [&'static str] = &["attendances"];
+    const CHANGES_ROWS_OF: &'static [&'static str] = &["attendances"];
     const FILTERS: &'static [&'static str] =
         &["candidate_id", "event_type", "status", "visibility", "starts_after", "starts_before"];
     type New = NewEvent;
@@ -41,7 +44,11 @@ impl Resource for Event {
             starts_after: q.timestamp("starts_after"),
             starts_before: q.timestamp("starts_before"),
             updated_since: q.timestamp("updated_since"),
+            ids: None,
         }
+    }
+    fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
+        filter.ids = Some(ids);
     }
     fn id(&self) -> Uuid {
         self.id
@@ -75,8 +82,13 @@ impl Resource for Event {
 }
 
 /// `GET /v1/events/{id}/attendances`: who signed up, with the attendance filters.
-async fn list_event_attendances(State(st): State<AppState>, Id(id): Id, RawQuery(q): RawQuery) -> ApiResult<Response> {
-    resource::list_related::<Event, Attendance>(&st, id, q.as_deref(), |f| f.event_id = Some(id)).await
+async fn list_event_attendances(
+    State(st): State<AppState>,
+    Id(id): Id,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    resource::list_related::<Event, Attendance>(&st, id, q.as_deref(), &headers, |f| f.event_id = Some(id)).await
 }
 
 pub fn router() -> Router<AppState> {

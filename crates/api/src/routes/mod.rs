@@ -3,6 +3,8 @@
 pub mod admin;
 pub mod attendances;
 pub mod candidates;
+pub mod client_errors;
 pub mod events;
+pub mod import;
 pub mod ops;
 pub mod volunteers;

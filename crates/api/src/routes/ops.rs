@@ -36,20 +36,29 @@ async fn ready(State(st): State<AppState>) -> Response {
     let up = store["status"] == "up";
     // Redis is an optimisation, not a dependency: without it each instance limits on its
     // own, so it degrades readiness detail but never readiness itself
-    let redis = st.limits.limiter.redis_healthy();
+    let mut used_for = Vec::new();
+    let mut redis = None;
+    if let Some(h) = st.limits.limiter.redis_healthy() {
+        used_for.push("rate_limit");
+        redis = Some(h);
+    }
+    if let Some(h) = st.cache.redis_healthy() {
+        used_for.push("cache");
+        redis = Some(redis.unwrap_or(true) && h);
+    }
     let (code, status) = match (draining, up) {
         (true, _) => (StatusCode::SERVICE_UNAVAILABLE, "draining"),
         (false, false) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
         (false, true) if redis == Some(false) => (StatusCode::OK, "degraded"),
         (false, true) => (StatusCode::OK, "ready"),
     };
-    let mut checks = json!({"store": store});
+    let mut checks = json!({"store": store, "cache": {"mode": st.cache.mode().as_str()}});
     if let Some(healthy) = redis {
         checks["redis"] = if healthy {
-            json!({"status": "up", "used_for": ["rate_limit"]})
+            json!({"status": "up", "used_for": used_for})
         } else {
-            json!({"status": "down", "used_for": ["rate_limit"],
-                   "effect": "rate limits are enforced per instance until Redis answers again"})
+            json!({"status": "down", "used_for": used_for,
+                   "effect": "rate limits are per instance and the cache is bypassed until Redis answers again"})
         };
     }
     (code, Json(json!({"status": status, "draining": draining, "checks": checks}))).into_response()

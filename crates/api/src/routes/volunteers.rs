@@ -7,6 +7,7 @@ use crate::resource::{self, Resource};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use muster_domain::ValidationErrors;
@@ -38,7 +39,11 @@ impl Resource for Volunteer {
             zip_code: q.text("zip_code"),
             tag: q.text("tag"),
             updated_since: q.timestamp("updated_since"),
+            ids: None,
         }
+    }
+    fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
+        filter.ids = Some(ids);
     }
     fn id(&self) -> Uuid {
         self.id
@@ -76,10 +81,14 @@ async fn list_volunteer_attendances(
     State(st): State<AppState>,
     Id(id): Id,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
-    resource::list_related::<Volunteer, Attendance>(&st, id, q.as_deref(), |f| f.volunteer_id = Some(id)).await
+    resource::list_related::<Volunteer, Attendance>(&st, id, q.as_deref(), &headers, |f| f.volunteer_id = Some(id))
+        .await
 }
 
 pub fn router() -> Router<AppState> {
-    resource::routes::<Volunteer>().route("/v1/volunteers/{id}/attendances", get(list_volunteer_attendances))
+    resource::routes::<Volunteer>()
+        .route("/v1/volunteers/{id}/attendances", get(list_volunteer_attendances))
+        .route("/v1/volunteers/import", axum::routing::post(super::import::import_volunteers))
 }

@@ -1,0 +1,257 @@
+//! One log line per request, with client and server errors kept apart, and the HTTP
+//! metrics counted from the same observation.
+//!
+//! The class of a line is its status: below 400 is `kind=access` (target `muster::access`,
+//! info), 4xx is `kind=client_error` (target `muster::client_error`, info, or warn for
+//! refusals worth watching: 401, 403, 413, 429, 431), 5xx is `kind=server_error` (target
+//! `muster::server_error`, error, with the cause). Separate targets let the subscriber route
+//! each class to its own file or stream; the `kind` field lets whatever reads one mixed
+//! stream tell them apart without parsing messages.
+//!
+//! A server error's cause comes from the problem response itself ([`ProblemLog`], a
+//! response extension set by `ApiError`), so the cause and the access line are one line,
+//! not two. A handler panic becomes a 500 problem whose line names the panic's message and
+//! location, which the panic hook ([`install_panic_hook`]) leaves in this request's context
+//! instead of printing to stderr.
+//!
+//! Everything written here is masked first ([`crate::redact`]): query strings can carry
+//! emails and tokens, a `sub` can be an email, a cause can quote a row.
+
+use crate::AppState;
+use crate::limits::client_ip;
+use crate::metrics::method_label;
+use crate::redact::scrub;
+use crate::request_id;
+use axum::body::HttpBody;
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use std::any::Any;
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// The `route` label and field of a request that matched no route.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Routes probed every few seconds by load balancers and Prometheus; their successes are
+/// logged at debug so they do not drown the traffic.
+const PROBES: &[&str] = &["/health", "/ready"];
+
+/// What a problem response tells the access log: set by `ApiError::into_response`,
+/// removed here before the response leaves.
+#[derive(Debug, Clone)]
+pub struct ProblemLog {
+    pub slug: &'static str,
+    pub detail: String,
+    /// The internal cause chain of a 5xx (never sent to the client).
+    pub cause: Option<String>,
+}
+
+/// The authenticated caller's subject, as a response extension the gate sets.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+/// Marks a response that replaced a panic.
+#[derive(Debug, Clone, Copy)]
+struct Panicked;
+
+tokio::task_local! {
+    /// Where the current request's handler panicked, left by the panic hook.
+    static PANIC_AT: RefCell<Option<String>>;
+}
+
+/// Whether the caller runs inside a request the access log is watching.
+pub fn in_request() -> bool {
+    PANIC_AT.try_with(|_| ()).is_ok()
+}
+
+/// Installs a panic hook that, inside a request, keeps the panic's location for that
+/// request's `server_error` line instead of printing it. Outside a request it logs the
+/// panic as an error (target `muster::panic`) and, if `chain`, also runs the previous hook
+/// (tests keep the default output for their own assertion failures).
+pub fn install_panic_hook(chain: bool) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let kept = PANIC_AT
+            .try_with(|cell| {
+                if let Ok(mut slot) = cell.try_borrow_mut() {
+                    slot.clone_from(&at);
+                }
+            })
+            .is_ok();
+        if kept {
+            return;
+        }
+        let message = panic_message(info.payload());
+        tracing::error!(target: "muster::panic", kind = "panic", location = at.as_deref(),
+                        message = %scrub(&message), "panic outside a request");
+        if chain {
+            previous(info);
+        }
+    }));
+}
+
+/// The 500 problem that replaces a panicking handler's response (`CatchPanicLayer`).
+pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+    let message = panic_message(&*payload);
+    let mut resp = crate::problem::ApiError::internal(format!("handler panicked: {message}")).into_response();
+    resp.extensions_mut().insert(Panicked);
+    resp
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    }
+}
+
+/// The access log middleware; it must run inside the request-id layer.
+pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned();
+    let path = bounded(req.uri().path(), 512);
+    let query = req.uri().query().map(|q| bounded(q, 1024));
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| bounded(s, 256));
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip(peer, forwarded, &st.limits.trusted_proxies).map(|ip| ip.to_string());
+    let in_flight = st.metrics.in_flight();
+
+    let (mut resp, panic_at) = PANIC_AT
+        .scope(RefCell::new(None), async move {
+            let resp = next.run(req).await;
+            (resp, PANIC_AT.with(|p| p.borrow_mut().take()))
+        })
+        .await;
+    drop(in_flight);
+
+    let elapsed = started.elapsed();
+    let status = resp.status();
+    st.metrics.request(method, &route, status.as_u16(), elapsed);
+    if resp.extensions_mut().remove::<Panicked>().is_some() {
+        st.metrics.panicked();
+    }
+    let problem = resp.extensions_mut().remove::<ProblemLog>();
+    let line = Line {
+        request_id: request_id::current(),
+        method,
+        route: &route,
+        path: &path,
+        query: query.as_deref(),
+        status: status.as_u16(),
+        // whole microseconds, so the field reads 5.124 rather than 5.124499999999999
+        latency_ms: elapsed.as_micros() as f64 / 1000.0,
+        sub: resp.extensions().get::<Caller>().map(|c| scrub(&c.0).into_owned()),
+        client_ip: ip.as_deref(),
+        user_agent: user_agent.as_deref(),
+        bytes: body_bytes(&resp),
+        problem: problem.as_ref().map(|p| p.slug),
+        detail: problem.as_ref().map(|p| scrub(&p.detail).into_owned()),
+        cause: problem.as_ref().and_then(|p| p.cause.as_deref()).map(|c| scrub(c).into_owned()),
+        panic_at: panic_at.as_deref(),
+    };
+    line.emit();
+    resp
+}
+
+/// Client-chosen text for a field: scrubbed, and cut so a 16 KiB URL cannot bloat every line.
+fn bounded(text: &str, max: usize) -> String {
+    let clean = scrub(text);
+    match clean.char_indices().nth(max) {
+        Some((at, _)) => format!("{}…", &clean[..at]),
+        None => clean.into_owned(),
+    }
+}
+
+/// Response body size when known up front (every JSON response here); `None` for streams.
+fn body_bytes(resp: &Response) -> Option<u64> {
+    resp.body().size_hint().exact().or_else(|| {
+        resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|s| s.parse().ok())
+    })
+}
+
+/// The fields of one access line.
+struct Line<'a> {
+    request_id: Option<String>,
+    method: &'static str,
+    route: &'a str,
+    path: &'a str,
+    query: Option<&'a str>,
+    status: u16,
+    latency_ms: f64,
+    sub: Option<String>,
+    client_ip: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    bytes: Option<u64>,
+    problem: Option<&'static str>,
+    detail: Option<String>,
+    cause: Option<String>,
+    panic_at: Option<&'a str>,
+}
+
+/// Emits an event with every field of a [`Line`]; a macro because a tracing event's
+/// target and level must be constants at its call site.
+macro_rules! emit {
+    ($level:ident, $target:literal, $kind:literal, $l:expr, $msg:literal) => {
+        tracing::$level!(
+            target: $target,
+            kind = $kind,
+            request_id = $l.request_id.as_deref(),
+            method = $l.method,
+            route = $l.route,
+            path = $l.path,
+            query = $l.query,
+            status = $l.status,
+            latency_ms = $l.latency_ms,
+            sub = $l.sub.as_deref(),
+            client_ip = $l.client_ip,
+            user_agent = $l.user_agent,
+            bytes = $l.bytes,
+            problem = $l.problem,
+            detail = $l.detail.as_deref(),
+            cause = $l.cause.as_deref(),
+            panic_at = $l.panic_at,
+            $msg
+        )
+    };
+}
+
+impl Line<'_> {
+    fn emit(&self) {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            emit!(error, "muster::server_error", "server_error", self, "server error");
+        } else if status.is_client_error() {
+            if watched(status) {
+                emit!(warn, "muster::client_error", "client_error", self, "client error");
+            } else {
+                emit!(info, "muster::client_error", "client_error", self, "client error");
+            }
+        } else if PROBES.contains(&self.route) {
+            emit!(debug, "muster::access", "access", self, "request");
+        } else {
+            emit!(info, "muster::access", "access", self, "request");
+        }
+    }
+}
+
+/// Client errors that say something about the caller rather than a typo: bad or missing
+/// credentials, a missing scope, abuse of size or rate limits.
+fn watched(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+    )
+}

@@ -1,0 +1,390 @@
+//! The response cache: single-row GETs and list pages, stored as the JSON bytes sent, so a
+//! hit costs no database round trip and no serialisation.
+//!
+//! `none`, `memory` (moka, this process) or `redis` (shared by every instance, TTLs on
+//! every key). Freshness after writes comes from two kinds of invalidation:
+//! - a row's key is deleted when that row is written;
+//! - each resource has a generation counter in its list keys, bumped by every write, so
+//!   every cached page of that resource is abandoned at once. A read that raced a write
+//!   (loaded before it, stored after) is not stored: the generation is read before the
+//!   load and checked after it.
+//!
+//! Attendance rows also change as a side effect (a cancellation promotes the waitlist, a
+//! capacity raise seats it), so their row keys carry a second, row generation that those
+//! writes bump. With Redis the counters live in Redis, so a write through one instance is
+//! seen through every other on the next read. Redis down or slow: reads and writes go to
+//! the store, the cache is bypassed, and it comes back by itself (see [`RedisLink`]).
+
+mod memory;
+
+use crate::problem::ApiError;
+use crate::redis_link::RedisLink;
+use axum::body::Bytes;
+use memory::MemoryTier;
+use redis::AsyncCommands;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Where cached responses live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheMode {
+    None,
+    Memory,
+    Redis,
+}
+
+impl CacheMode {
+    pub fn parse(s: &str) -> Option<CacheMode> {
+        match s {
+            "none" => Some(CacheMode::None),
+            "memory" => Some(CacheMode::Memory),
+            "redis" => Some(CacheMode::Redis),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheMode::None => "none",
+            CacheMode::Memory => "memory",
+            CacheMode::Redis => "redis",
+        }
+    }
+}
+
+/// A cached response: its strong ETag and body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub etag: String,
+    pub body: Bytes,
+}
+
+/// Whether a response came from the cache (`X-Cache`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Hit,
+    Miss,
+    Bypass,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Hit => "hit",
+            Outcome::Miss => "miss",
+            Outcome::Bypass => "bypass",
+        }
+    }
+}
+
+/// Counters per resource, for metrics.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub hits: AtomicU64,
+    pub misses: AtomicU64,
+    /// Redis failed or was skipped, and the store answered instead.
+    pub errors: AtomicU64,
+}
+
+const RESOURCES: [&str; 4] = ["candidates", "volunteers", "events", "attendances"];
+/// Generation counters in Redis outlive every entry that names them.
+const GENERATION_TTL_SECS: u64 = 7 * 24 * 3600;
+
+enum Tier {
+    None,
+    Memory(MemoryTier),
+    Redis { link: Arc<RedisLink>, prefix: String },
+}
+
+pub struct Cache {
+    tier: Tier,
+    ttl: Duration,
+    ttl_overrides: HashMap<&'static str, Duration>,
+    flights: Flights,
+    stats: HashMap<&'static str, Stats>,
+}
+
+impl Cache {
+    pub fn none() -> Cache {
+        Cache::with_tier(Tier::None, Duration::ZERO, HashMap::new())
+    }
+
+    /// In this process: at most `capacity_bytes` of cached bodies.
+    pub fn memory(ttl: Duration, ttl_overrides: HashMap<&'static str, Duration>, capacity_bytes: u64) -> Cache {
+        Cache::with_tier(Tier::Memory(MemoryTier::new(capacity_bytes)), ttl, ttl_overrides)
+    }
+
+    /// In Redis, keys under `prefix`, shared by every instance using the same prefix.
+    pub fn redis(
+        link: Arc<RedisLink>,
+        prefix: &str,
+        ttl: Duration,
+        ttl_overrides: HashMap<&'static str, Duration>,
+    ) -> Cache {
+        Cache::with_tier(Tier::Redis { link, prefix: prefix.to_owned() }, ttl, ttl_overrides)
+    }
+
+    fn with_tier(tier: Tier, ttl: Duration, ttl_overrides: HashMap<&'static str, Duration>) -> Cache {
+        Cache {
+            tier,
+            ttl,
+            ttl_overrides,
+            flights: Flights::default(),
+            stats: RESOURCES.iter().map(|r| (*r, Stats::default())).collect(),
+        }
+    }
+
+    pub fn mode(&self) -> CacheMode {
+        match self.tier {
+            Tier::None => CacheMode::None,
+            Tier::Memory(_) => CacheMode::Memory,
+            Tier::Redis { .. } => CacheMode::Redis,
+        }
+    }
+
+    /// `Some(healthy)` when the cache is in Redis.
+    pub fn redis_healthy(&self) -> Option<bool> {
+        match &self.tier {
+            Tier::Redis { link, .. } => Some(link.healthy()),
+            _ => None,
+        }
+    }
+
+    /// Hits, misses and errors of `resource`.
+    pub fn stats(&self, resource: &str) -> Option<&Stats> {
+        self.stats.get(resource)
+    }
+
+    /// Entries the memory tier dropped for room or age.
+    pub fn evictions(&self) -> u64 {
+        match &self.tier {
+            Tier::Memory(m) => m.evictions(),
+            _ => 0,
+        }
+    }
+
+    fn ttl_for(&self, resource: &str) -> Duration {
+        self.ttl_overrides.get(resource).copied().unwrap_or(self.ttl)
+    }
+
+    fn count(&self, resource: &str, f: impl Fn(&Stats) -> &AtomicU64) {
+        if let Some(s) = self.stats.get(resource) {
+            f(s).fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The row `id` of `resource`, loaded by `load` on a miss. `side_effects` rows (whose
+    /// content can change without being written themselves) include the row generation.
+    pub async fn row<F, Fut>(
+        &self,
+        resource: &'static str,
+        id: Uuid,
+        side_effects: bool,
+        load: F,
+    ) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
+        if matches!(self.tier, Tier::None) {
+            return Ok((load().await?, Outcome::Bypass));
+        }
+        let row_gen = if side_effects { self.generation(resource, "rowgen").await } else { Some(0) };
+        let Some(row_gen) = row_gen else { return self.bypass(resource, load).await };
+        let key = format!("{resource}:r:{row_gen}:{id}");
+        self.through(resource, key, load).await
+    }
+
+    /// A list page of `resource` for this normalised query, loaded by `load` on a miss.
+    pub async fn list<F, Fut>(&self, resource: &'static str, query: &str, load: F) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
+        if matches!(self.tier, Tier::None) {
+            return Ok((load().await?, Outcome::Bypass));
+        }
+        let Some(list_gen) = self.generation(resource, "gen").await else { return self.bypass(resource, load).await };
+        let key = format!("{resource}:l:{list_gen}:{}", short_hash(query.as_bytes()));
+        self.through(resource, key, load).await
+    }
+
+    async fn bypass<F, Fut>(&self, resource: &str, load: F) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
+        self.count(resource, |s| &s.errors);
+        Ok((load().await?, Outcome::Bypass))
+    }
+
+    /// Read-through with one load per key at a time in this process (stampede protection),
+    /// and no store when a write to the resource happened during the load.
+    async fn through<F, Fut>(&self, resource: &'static str, key: String, load: F) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
+        match self.get(&key).await {
+            Lookup::Found(e) => {
+                self.count(resource, |s| &s.hits);
+                return Ok((e, Outcome::Hit));
+            }
+            Lookup::Failed => return self.bypass(resource, load).await,
+            Lookup::Missing => {}
+        }
+        let _flight = self.flights.enter(&key).await;
+        // another request may have filled it while this one waited
+        if let Lookup::Found(e) = self.get(&key).await {
+            self.count(resource, |s| &s.hits);
+            return Ok((e, Outcome::Hit));
+        }
+        self.count(resource, |s| &s.misses);
+        let before = self.generation(resource, "gen").await;
+        let entry = load().await?;
+        let after = self.generation(resource, "gen").await;
+        if before.is_some() && before == after {
+            self.set(&key, &entry, self.ttl_for(resource)).await;
+        }
+        Ok((entry, Outcome::Miss))
+    }
+
+    /// Invalidates after a write: `rows` of `resource` lose their cached copies, every list
+    /// of `resource` and of `also` is abandoned, and `row_generations` resources lose all
+    /// their cached rows (side effects).
+    pub async fn wrote(&self, resource: &str, rows: &[Uuid], also: &[&str], row_generations: &[&str]) {
+        match &self.tier {
+            Tier::None => {}
+            Tier::Memory(m) => {
+                for id in rows {
+                    m.remove(&format!("{resource}:r:0:{id}"));
+                }
+                for r in std::iter::once(resource).chain(also.iter().copied()) {
+                    m.bump(&format!("gen:{r}"));
+                }
+                for r in row_generations {
+                    m.bump(&format!("rowgen:{r}"));
+                }
+            }
+            Tier::Redis { link, prefix } => {
+                let mut pipe = redis::pipe();
+                for id in rows {
+                    pipe.del(format!("{prefix}{resource}:r:0:{id}")).ignore();
+                }
+                let gens = std::iter::once(resource).chain(also.iter().copied()).map(|r| format!("{prefix}gen:{r}"));
+                let rowgens = row_generations.iter().map(|r| format!("{prefix}rowgen:{r}"));
+                for key in gens.chain(rowgens) {
+                    pipe.incr(&key, 1).ignore().expire(&key, GENERATION_TTL_SECS as i64).ignore();
+                }
+                let done = link.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await;
+                if done.is_none() {
+                    // Redis missed an invalidation: entries written before it expire by TTL;
+                    // the warning is the link's
+                    self.count(resource, |s| &s.errors);
+                }
+            }
+        }
+    }
+
+    async fn generation(&self, resource: &str, kind: &str) -> Option<u64> {
+        match &self.tier {
+            Tier::None => Some(0),
+            Tier::Memory(m) => Some(m.generation(&format!("{kind}:{resource}"))),
+            Tier::Redis { link, prefix } => {
+                let key = format!("{prefix}{kind}:{resource}");
+                link.run(|mut c| async move { c.get::<_, Option<u64>>(key).await }).await.map(|g| g.unwrap_or(0))
+            }
+        }
+    }
+
+    async fn get(&self, key: &str) -> Lookup {
+        match &self.tier {
+            Tier::None => Lookup::Missing,
+            Tier::Memory(m) => m.get(key).map_or(Lookup::Missing, Lookup::Found),
+            Tier::Redis { link, prefix } => {
+                let full = format!("{prefix}{key}");
+                match link.run(|mut c| async move { c.get::<_, Option<Vec<u8>>>(full).await }).await {
+                    None => Lookup::Failed,
+                    Some(None) => Lookup::Missing,
+                    Some(Some(raw)) => decode(&raw).map_or(Lookup::Missing, Lookup::Found),
+                }
+            }
+        }
+    }
+
+    async fn set(&self, key: &str, entry: &Entry, ttl: Duration) {
+        match &self.tier {
+            Tier::None => {}
+            Tier::Memory(m) => m.insert(key.to_owned(), entry.clone(), ttl),
+            Tier::Redis { link, prefix } => {
+                let full = format!("{prefix}{key}");
+                let raw = encode(entry);
+                let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+                let _ = link.run(|mut c| async move { c.pset_ex::<_, _, ()>(full, raw, ms).await }).await;
+            }
+        }
+    }
+}
+
+enum Lookup {
+    Found(Entry),
+    Missing,
+    /// Redis did not answer: bypass.
+    Failed,
+}
+
+/// The ETag line, a newline, the body.
+fn encode(e: &Entry) -> Vec<u8> {
+    let mut v = Vec::with_capacity(e.etag.len() + 1 + e.body.len());
+    v.extend_from_slice(e.etag.as_bytes());
+    v.push(b'\n');
+    v.extend_from_slice(&e.body);
+    v
+}
+
+fn decode(raw: &[u8]) -> Option<Entry> {
+    let nl = raw.iter().position(|&b| b == b'\n')?;
+    let etag = std::str::from_utf8(&raw[..nl]).ok()?.to_owned();
+    Some(Entry { etag, body: Bytes::copy_from_slice(&raw[nl + 1..]) })
+}
+
+/// A short, stable digest for keys and list ETags.
+pub fn short_hash(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(bytes);
+    d[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One load per key at a time: later arrivals wait for the first, then read its result.
+#[derive(Default)]
+struct Flights {
+    map: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+struct Flight<'a> {
+    flights: &'a Flights,
+    key: String,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Flights {
+    async fn enter(&self, key: &str) -> Flight<'_> {
+        let lock = self.map.lock().expect("flights lock").entry(key.to_owned()).or_default().clone();
+        let guard = lock.lock_owned().await;
+        Flight { flights: self, key: key.to_owned(), _guard: guard }
+    }
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        let mut map = self.flights.map.lock().expect("flights lock");
+        // the last one out removes the entry, so the map only holds keys in flight
+        if map.get(&self.key).is_some_and(|l| Arc::strong_count(l) <= 2) {
+            map.remove(&self.key);
+        }
+    }
+}

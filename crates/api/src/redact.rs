@@ -1,0 +1,177 @@
+//! Keeping secrets and volunteers' personal data out of logs.
+//!
+//! Two layers, because either alone leaks: the code that writes a log field masks what it
+//! knows is sensitive (a query string, a report's URL, a database URL at start-up), and the
+//! log writers pass every finished line through [`scrub`], which catches what nobody
+//! expected to be there (an email inside a database error, a token pasted into a stack
+//! trace). Masking keeps enough to correlate (`a***@example.org`, `+1******0132`) and
+//! nothing that identifies a person or opens a door.
+
+use regex::{Captures, Regex};
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+/// Query parameters whose values are credentials: never logged, not even masked.
+const SECRET_PARAMS: &[&str] = &[
+    "token",
+    "access_token",
+    "id_token",
+    "refresh_token",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "client_secret",
+    "api_key",
+    "apikey",
+    "key",
+    "code",
+    "signature",
+    "sig",
+    "auth",
+    "authorization",
+    "jwt",
+    "session",
+];
+
+/// A JWT: three base64url parts, the first an encoded JSON object (`eyJ`).
+static JWT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*").expect("valid regex"));
+/// An HTTP authorization credential after its scheme.
+static AUTH_SCHEME: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{8,}").expect("valid regex"));
+/// The password in a URL's userinfo: `scheme://user:password@`.
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"([A-Za-z][A-Za-z0-9+.-]*://)([^/\s:@"'\\]*):([^/\s@"'\\]+)@"#).expect("valid regex")
+});
+/// `name=value` for a credential-bearing name, in a query string or free text.
+static SECRET_PARAM: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r#"(?i)(^|[?&;\s"',(])({})=([^&\s"',;)\\]+)"#, SECRET_PARAMS.join("|"))).expect("valid regex")
+});
+/// An email address, also percent-encoded (`%40`) as in a query string.
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([A-Za-z0-9][A-Za-z0-9._+-]*)(@|%40)([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})")
+        .expect("valid regex")
+});
+/// An E.164 phone number (how volunteers' phones are stored), also with `+` encoded.
+static E164: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(\+|%2B|%2b)([1-9][0-9]{7,14})\b").expect("valid regex"));
+/// A North American number as people type it: `(415) 555-0132`, `415-555-0132`.
+static NANP: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\(?\b[0-9]{3}\)?[ .-][0-9]{3}[.-][0-9]{4}\b").expect("valid regex"));
+
+/// `ana@example.org` → `a***@example.org`: the domain stays (useful, not personal).
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+        None => "***".to_owned(),
+    }
+}
+
+/// `+14155550132` → `+1******0132`: country code and last four digits, like a receipt.
+pub fn mask_phone(phone: &str) -> String {
+    let digits = phone.chars().filter(char::is_ascii_digit).count();
+    if digits < 7 {
+        return "*".repeat(phone.chars().count());
+    }
+    let mut seen = 0;
+    phone
+        .chars()
+        .map(|c| {
+            if !c.is_ascii_digit() {
+                return c;
+            }
+            seen += 1;
+            // E.164 keeps its leading (country) digit; every form keeps the last four
+            let keep = (seen == 1 && phone.starts_with('+')) || seen > digits - 4;
+            if keep { c } else { '*' }
+        })
+        .collect()
+}
+
+/// A URL safe to log: no password in the userinfo, no credential in the query string.
+/// `postgres://muster:hunter2@db/muster` → `postgres://muster:***@db/muster`.
+pub fn redact_url(url: &str) -> String {
+    scrub(url).into_owned()
+}
+
+/// Masks secrets and personal data anywhere in `text`: JWTs, bearer/basic credentials,
+/// URL passwords, credential query parameters, email addresses and phone numbers.
+pub fn scrub(text: &str) -> Cow<'_, str> {
+    let mut out = Cow::Borrowed(text);
+    replace(&mut out, &JWT, |_| "[redacted jwt]".to_owned());
+    replace(&mut out, &AUTH_SCHEME, |c| format!("{}{}[redacted]", &c[1], &c[2]));
+    replace(&mut out, &URL_PASSWORD, |c| format!("{}{}:***@", &c[1], &c[2]));
+    replace(&mut out, &SECRET_PARAM, |c| format!("{}{}=***", &c[1], &c[2]));
+    replace(&mut out, &EMAIL, |c| format!("{}***{}{}", c[1].chars().next().unwrap_or('*'), &c[2], &c[3]));
+    replace(&mut out, &E164, |c| format!("{}{}", &c[1], &mask_phone(&format!("+{}", &c[2]))[1..]));
+    replace(&mut out, &NANP, |c| mask_phone(&c[0]));
+    out
+}
+
+/// Replaces in place, allocating only when something matched.
+fn replace(text: &mut Cow<'_, str>, re: &Regex, with: impl Fn(&Captures<'_>) -> String) {
+    if let Cow::Owned(s) = re.replace_all(text, |c: &Captures<'_>| with(c)) {
+        *text = Cow::Owned(s);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_the_examples_from_the_issue() {
+        assert_eq!(mask_email("ana@example.org"), "a***@example.org");
+        assert_eq!(mask_phone("+14155550132"), "+1******0132");
+        assert_eq!(mask_phone("(415) 555-0132"), "(***) ***-0132");
+        assert_eq!(mask_phone("12"), "**");
+    }
+
+    #[test]
+    fn scrubs_personal_data_in_free_text() {
+        assert_eq!(
+            scrub("a volunteer ana.garcia@example.org already exists"),
+            "a volunteer a***@example.org already exists"
+        );
+        assert_eq!(scrub("email=ana%40example.org&limit=2"), "email=a***%40example.org&limit=2");
+        assert_eq!(scrub(r#"{"phone":"+14155550132"}"#), r#"{"phone":"+1******0132"}"#);
+        assert_eq!(scrub("phone=%2B14155550132"), "phone=%2B1******0132");
+        assert_eq!(scrub("call (415) 555-0132 now"), "call (***) ***-0132 now");
+        assert_eq!(scrub("415-555-0132"), "***-***-0132");
+    }
+
+    #[test]
+    fn scrubs_secrets() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz";
+        assert_eq!(scrub(&format!("Authorization: Bearer {jwt}")), "Authorization: Bearer [redacted jwt]");
+        assert_eq!(scrub("Authorization: Bearer abcdefgh12345678"), "Authorization: Bearer [redacted]");
+        assert_eq!(scrub("Basic dXNlcjpwYXNzd29yZA=="), "Basic [redacted]");
+        assert_eq!(
+            redact_url("postgres://muster:hunter2@db.internal:5432/muster"),
+            "postgres://muster:***@db.internal:5432/muster"
+        );
+        assert_eq!(redact_url("rediss://:s3cret@cache:6380/0"), "rediss://:***@cache:6380/0");
+        assert_eq!(
+            redact_url("https://app.example.org/cb?code=xyz&state=1"),
+            "https://app.example.org/cb?code=***&state=1"
+        );
+        assert_eq!(scrub("GET /x?access_token=abc.def&page=2"), "GET /x?access_token=***&page=2");
+        assert_eq!(scrub("password=hunter2 user=bob"), "password=*** user=bob");
+    }
+
+    #[test]
+    fn leaves_ordinary_log_content_alone() {
+        for fine in [
+            r#"{"timestamp":"2026-11-07T14:00:00.123456Z","latency_ms":12.5,"status":201}"#,
+            "request_id=0192f0c1-7a3e-7cc5-9c3e-5f1f9a1b2c3d route=/v1/volunteers/{id}",
+            "postgres://postgres@127.0.0.1:5432/muster",
+            "sqlite://muster.db",
+            "the bearer token was refused: the token has expired",
+            r#"Bearer realm="muster", error="invalid_token""#,
+            "zip_code=02139&event_type=canvass",
+            "starts_at 2026-11-07T14:00:00+00:00, capacity 50, 10.0.0.1",
+        ] {
+            assert_eq!(scrub(fine), fine);
+        }
+    }
+}
