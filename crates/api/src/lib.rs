@@ -16,8 +16,10 @@ pub mod gate;
 pub mod idempotency;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod principal;
 pub mod problem;
+pub mod problem_types;
 pub mod ratelimit;
 pub mod redact;
 pub mod redis_link;
@@ -135,6 +137,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
     let cors = cors(&state.cors_origins);
     let router = Router::new()
         .merge(routes::ops::router())
+        .merge(routes::docs::router())
         .merge(v1)
         .merge(extra)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })

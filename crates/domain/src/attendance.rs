@@ -53,9 +53,14 @@ pub struct AttendancePatch {
     pub status: Patch<AttendanceStatus>,
 }
 
+/// The fields a client may send on create (status only to be told it is the server's).
+pub const FIELDS: &[&str] = &["event_id", "volunteer_id"];
+/// The fields a client may change.
+pub const PATCH_FIELDS: &[&str] = &["status"];
+
 impl NewAttendance {
     pub fn from_json(obj: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut f = Fields::new(obj, &["event_id", "volunteer_id", "status"]);
+        let mut f = Fields::new(obj, &[FIELDS[0], FIELDS[1], "status"]);
         if obj.contains_key("status") {
             f.error("status", "is decided by the server from the event's capacity; leave it out");
         }
@@ -70,7 +75,7 @@ impl NewAttendance {
 
 impl AttendancePatch {
     pub fn from_json(obj: &Map<String, Value>) -> Result<Self, ValidationErrors> {
-        let mut f = Fields::new(obj, &["status"]);
+        let mut f = Fields::new(obj, PATCH_FIELDS);
         let status = f.patch("status", with(AttendanceStatus::parse));
         f.finish(|| AttendancePatch { status })
     }

@@ -54,7 +54,8 @@ pub struct CandidatePatch {
     pub website: Patch<Option<String>>,
 }
 
-const FIELDS: &[&str] = &["name", "office", "district", "party", "election_date", "status", "website"];
+/// The fields a client may send, in the order errors are reported.
+pub const FIELDS: &[&str] = &["name", "office", "district", "party", "election_date", "status", "website"];
 
 fn name(v: &Value) -> Result<Text, String> {
     with(|s| Text::parse(s, 200))(v)

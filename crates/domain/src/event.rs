@@ -139,7 +139,8 @@ pub struct EventPatch {
     pub status: Patch<EventStatus>,
 }
 
-const FIELDS: &[&str] = &[
+/// The fields a client may send, in the order errors are reported.
+pub const FIELDS: &[&str] = &[
     "candidate_id",
     "title",
     "description",

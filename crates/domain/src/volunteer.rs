@@ -92,7 +92,8 @@ pub struct VolunteerPatch {
     pub tags: Patch<Vec<Tag>>,
 }
 
-const FIELDS: &[&str] = &["first_name", "last_name", "email", "phone", "zip_code", "candidate_id", "tags"];
+/// The fields a client may send, in the order errors are reported.
+pub const FIELDS: &[&str] = &["first_name", "last_name", "email", "phone", "zip_code", "candidate_id", "tags"];
 
 fn person_name(v: &Value) -> Result<Text, String> {
     with(|s| Text::parse(s, 100))(v)

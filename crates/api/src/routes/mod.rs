@@ -4,6 +4,7 @@ pub mod admin;
 pub mod attendances;
 pub mod candidates;
 pub mod client_errors;
+pub mod docs;
 pub mod events;
 pub mod import;
 pub mod ops;
