@@ -201,7 +201,8 @@ fn id_param(entity: &str) -> Value {
 
 /// Responses every `/v1` operation can give besides its own.
 fn v1_failures(responses: &mut Map<String, Value>) {
-    for s in [401, 403, 429, 431, 500, 503] {
+    // 400: a bad query string or header (Idempotency-Key, If-Match) on any call
+    for s in [400, 401, 403, 429, 431, 500, 503] {
         responses.entry(s.to_string()).or_insert_with(|| problem(s));
     }
 }
@@ -247,7 +248,7 @@ fn idempotency_param() -> Value {
     param(
         "Idempotency-Key",
         "header",
-        json!({"type": "string", "minLength": 1, "maxLength": 255}),
+        json!({"type": "string", "pattern": "^[ -~]{1,255}$"}),
         "Retrying with the same key and body returns the first response instead of writing again.",
     )
 }
@@ -271,8 +272,8 @@ impl Doc {
         let if_match = param(
             "If-Match",
             "header",
-            json!({"type": "string"}),
-            "Only if the row is still at this ETag (412 otherwise).",
+            json!({"type": "string", "pattern": r#"^(\*|\s*(W/)?"[^"]*"\s*(,\s*(W/)?"[^"]*"\s*)*)$"#}),
+            "Only if the row is still at this ETag (412 otherwise; 400 if it is not a list of ETags).",
         );
         let if_none_match =
             param("If-None-Match", "header", json!({"type": "string"}), "304 when the ETag still matches.");
@@ -374,7 +375,7 @@ impl Doc {
         self.paths.insert("/v1/admin/rate-limits/{subject}".into(), json!({
             "put": operation("admin", "put_rate_limit", "Give a caller its own rate limit (no restart)", "admin", vec![subject.clone()],
                 Some(json_body(json!({"type": "object", "additionalProperties": false, "required": ["rate"], "properties": {
-                    "rate": {"type": "string", "examples": ["10000/min"]}, "burst": {"type": "integer", "minimum": 1}}}))),
+                    "rate": {"type": "string", "examples": ["10000/min"]}, "burst": {"type": ["integer", "null"], "minimum": 1}}}))),
                 responses(vec![(200, ok("The override", schema_ref("RateLimitOverride"), &[])), (400, problem(400)), (404, problem(404)), (413, problem(413)), (415, problem(415)), (422, problem(422))])),
             "delete": operation("admin", "delete_rate_limit", "Back to the default limit", "admin", vec![subject], None,
                 responses(vec![(204, json!({"description": "Removed"})), (404, problem(404))]))
