@@ -255,3 +255,33 @@ fn watched(status: StatusCode) -> bool {
             | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
     )
 }
+
+/// Runs the rest of the request in a task of its own, so that a client hanging up (or the
+/// request timeout) no longer cancels it half way: a write that started finishes, and its
+/// database transaction is committed or rolled back, never abandoned mid-`BEGIN` (sqlx
+/// 0.8 can return such a connection to the pool still inside a transaction, and a later
+/// 2xx write on it would be lost). The request id and the panic location travel with it.
+pub async fn detached(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let request_id = crate::request_id::current();
+    let task = tokio::spawn(async move {
+        let run = PANIC_AT.scope(RefCell::new(None), async move {
+            use futures_util::FutureExt;
+            let outcome = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await;
+            (outcome, PANIC_AT.with(|p| p.borrow_mut().take()))
+        });
+        match request_id {
+            Some(id) => crate::request_id::scope(id, run).await,
+            None => run.await,
+        }
+    });
+    match task.await {
+        Ok((outcome, at)) => {
+            if at.is_some() {
+                let _ = PANIC_AT.try_with(|cell| cell.replace(at));
+            }
+            // a panic is raised again here, where the panic layer and the access log watch
+            outcome.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+        }
+        Err(e) => crate::problem::ApiError::internal(format!("request task failed: {e}")).into_response(),
+    }
+}

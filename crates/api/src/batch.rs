@@ -19,6 +19,9 @@ use muster_domain::{FieldError, ValidationErrors};
 use muster_store::{BatchError, BatchOp, BatchOptions, StoreError};
 use serde_json::{Map, Value, json};
 
+/// Batches processed at once (the rest queue): bounds memory under load.
+pub const DEFAULT_BATCH_CONCURRENCY: usize = 4;
+
 /// Default largest number of operations in one batch (`MUSTER_BATCH_MAX`).
 pub const DEFAULT_BATCH_MAX: usize = 1000;
 
@@ -118,10 +121,11 @@ fn item_error(index: usize, e: ApiError) -> Value {
     json!({"index": index, "status": e.status.as_u16(), "error": e.to_json()})
 }
 
-pub async fn handle<R: Resource>(
-    State(st): State<AppState>,
-    LargeJsonObject(body): LargeJsonObject,
-) -> ApiResult<Response> {
+pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+    // A bulkhead: each batch in flight holds its body, rows and results (a few MiB for
+    // 1000 rows); more wait their turn instead of growing memory with the load.
+    let _slot = st.batch_slots.clone().acquire_owned().await.map_err(|_| ApiError::internal("batch slots closed"))?;
+    let LargeJsonObject(body) = <LargeJsonObject as axum::extract::FromRequest<()>>::from_request(req, &()).await?;
     let mut f = Fields::new(&body, &["atomic", "operations"]);
     let atomic = f.optional("atomic", |v| v.as_bool().ok_or_else(|| format!("must be true or false, not {}", kind(v))));
     let items = f.required("operations", |v| {

@@ -121,14 +121,20 @@ pub fn etag(version: i64) -> String {
 }
 
 /// The version named by `If-Match`: absent or `*` means "any".
+///
+/// A header that is not `*` or a list of entity tags is a malformed request (400); well-formed
+/// tags that name no version of ours simply do not match (412).
 pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
     let Some(raw) = headers.get(header::IF_MATCH) else { return Ok(None) };
     let s = raw.to_str().unwrap_or("").trim();
     if s == "*" {
         return Ok(None);
     }
-    s.split(',')
-        .find_map(|tag| tag.trim().strip_prefix("\"v")?.strip_suffix('"')?.parse::<i64>().ok())
+    let tags = entity_tags(s)
+        .ok_or_else(|| ApiError::bad_request("If-Match must be * or a comma-separated list of ETags like \"v3\""))?;
+    tags.iter()
+        .filter(|(weak, _)| !weak)
+        .find_map(|(_, tag)| tag.strip_prefix('v')?.parse::<i64>().ok())
         .map(Some)
         .ok_or_else(|| {
             ApiError::new(
@@ -138,6 +144,25 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Option<i64>> {
                 "If-Match must hold an ETag this API issued, like \"v3\" (weak ETags never match)",
             )
         })
+}
+
+/// Parses `W/"a", "b"` into (weak, opaque) pairs; `None` when it is not an entity-tag list
+/// (RFC 9110 §8.8.3).
+pub fn entity_tags(s: &str) -> Option<Vec<(bool, &str)>> {
+    let mut out = Vec::new();
+    for part in s.split(',') {
+        let part = part.trim();
+        let (weak, quoted) = match part.strip_prefix("W/") {
+            Some(rest) => (true, rest),
+            None => (false, part),
+        };
+        let inner = quoted.strip_prefix('"')?.strip_suffix('"')?;
+        if !inner.bytes().all(|b| b == 0x21 || (0x23..=0x7e).contains(&b) || b >= 0x80) {
+            return None;
+        }
+        out.push((weak, inner));
+    }
+    Some(out)
 }
 
 /// Whether `If-None-Match` already names this ETag (weak comparison, as RFC 9110 says
@@ -251,7 +276,13 @@ mod tests {
         h.insert(header::IF_MATCH, HeaderValue::from_static("\"v3\""));
         assert_eq!(if_match(&h).unwrap(), Some(3));
         h.insert(header::IF_MATCH, HeaderValue::from_static("W/\"v3\""));
-        assert!(if_match(&h).is_err());
+        assert_eq!(if_match(&h).unwrap_err().status, StatusCode::PRECONDITION_FAILED, "weak tags never match");
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"x\", \"v7\""));
+        assert_eq!(if_match(&h).unwrap(), Some(7));
+        for junk in ["", "v3", "\"v3", "\"a\"b\"", "W/v3"] {
+            h.insert(header::IF_MATCH, HeaderValue::from_str(junk).unwrap());
+            assert_eq!(if_match(&h).unwrap_err().status, StatusCode::BAD_REQUEST, "{junk:?}");
+        }
         h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
         assert_eq!(if_match(&h).unwrap(), None);
     }

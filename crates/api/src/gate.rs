@@ -1,4 +1,5 @@
 //! The `/v1` gate: authenticate the caller, charge its rate budget, check its scope.
+//! OpenFeature's `/ofrep` paths pass it too, needing `read` (evaluating is reading).
 //!
 //! The budget is charged before the scope check and also for requests whose token is
 //! refused (by client address), so guessing tokens costs budget like anything else.
@@ -24,7 +25,7 @@ const POLICY: &str = "default";
 pub fn needed_scope(method: &Method, path: &str) -> Scope {
     if path.starts_with("/v1/admin/") || path == "/v1/admin" {
         Scope::Admin
-    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
+    } else if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) || path.starts_with("/ofrep/") {
         Scope::Read
     } else {
         Scope::Write

@@ -12,9 +12,11 @@ pub mod batch;
 pub mod cache;
 pub mod csv;
 pub mod extract;
+pub mod flags;
 pub mod gate;
 pub mod idempotency;
 pub mod limits;
+pub mod list_format;
 pub mod metrics;
 pub mod openapi;
 pub mod principal;
@@ -69,9 +71,27 @@ impl BuildInfo {
     }
 }
 
-/// What handlers share.
+/// What handlers share: one pointer, so the per-request clones that middleware makes
+/// cost one atomic increment, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for AppState {
+    /// Configuration happens once, before the router holds the state.
+    fn deref_mut(&mut self) -> &mut Shared {
+        Arc::get_mut(&mut self.0).expect("AppState is configured before it is shared")
+    }
+}
+
+/// The fields of [`AppState`].
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub build: Arc<BuildInfo>,
     /// Set on SIGTERM: `/ready` answers 503 so load balancers stop sending traffic.
@@ -84,18 +104,23 @@ pub struct AppState {
     pub cors_origins: Arc<Vec<HeaderValue>>,
     /// Most operations in one batch call.
     pub batch_max: usize,
+    /// Batch calls processed at once; the others wait (see [`batch::handle`]).
+    pub batch_slots: Arc<tokio::sync::Semaphore>,
     /// Cached responses (none, in process, or Redis).
     pub cache: Arc<cache::Cache>,
     /// What this app counts; served on the admin listener (`metrics::admin_router`).
     pub metrics: Arc<metrics::Metrics>,
     /// How client error reports are limited and kept.
     pub client_reports: routes::client_errors::ClientReportPolicy,
+    /// Feature flags, held in memory and evaluated per caller.
+    pub flags: Arc<flags::Flags>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, build: BuildInfo, auth: Authenticator, limits: Limits) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(&build));
-        AppState {
+        let flags = Arc::new(flags::Flags::new(store.clone(), metrics.clone()));
+        AppState(Arc::new(Shared {
             store,
             build: Arc::new(build),
             draining: Arc::new(AtomicBool::new(false)),
@@ -104,10 +129,12 @@ impl AppState {
             limits: Arc::new(limits),
             cors_origins: Arc::new(Vec::new()),
             batch_max: batch::DEFAULT_BATCH_MAX,
+            batch_slots: Arc::new(tokio::sync::Semaphore::new(batch::DEFAULT_BATCH_CONCURRENCY)),
             cache: Arc::new(cache::Cache::none()),
             metrics,
             client_reports: routes::client_errors::ClientReportPolicy::default(),
-        }
+            flags,
+        }))
     }
 }
 
@@ -129,6 +156,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(routes::attendances::router())
         .merge(routes::admin::router())
         .merge(routes::client_errors::router())
+        .merge(routes::flags::router())
         // idempotency runs inside the gate: keys are scoped to the authenticated caller
         .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer));
@@ -139,17 +167,20 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .merge(v1)
+        // OFREP lives outside /v1 (its paths are the protocol's) but passes the same gate
+        .merge(routes::ofrep::router().layer(middleware::from_fn_with_state(state.clone(), gate::layer)))
         .merge(extra)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })
-        .method_not_allowed_fallback(|| async {
+        .method_not_allowed_fallback(|method: Method, uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method-not-allowed",
                 "Method not allowed",
-                "this path does not accept that method; the Allow header lists those it does",
+                format!("{method} is not allowed on {}; the Allow header lists the methods it takes", uri.path()),
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(access_log::detached))
         .layer(CatchPanicLayer::custom(access_log::panic_response))
         .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
         .layer(middleware::from_fn(hardening))

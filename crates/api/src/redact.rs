@@ -97,16 +97,46 @@ pub fn redact_url(url: &str) -> String {
 /// Masks secrets and personal data anywhere in `text`: JWTs, bearer/basic credentials,
 /// URL passwords, credential query parameters, email addresses and phone numbers.
 pub fn scrub(text: &str) -> Cow<'_, str> {
+    // one pass decides which patterns occur at all: most lines (every access line) hold
+    // none, and then nothing more is scanned or copied
+    let hits = ANY.matches(text);
+    if !hits.matched_any() {
+        return Cow::Borrowed(text);
+    }
     let mut out = Cow::Borrowed(text);
-    replace(&mut out, &JWT, |_| "[redacted jwt]".to_owned());
-    replace(&mut out, &AUTH_SCHEME, |c| format!("{}{}[redacted]", &c[1], &c[2]));
-    replace(&mut out, &URL_PASSWORD, |c| format!("{}{}:***@", &c[1], &c[2]));
-    replace(&mut out, &SECRET_PARAM, |c| format!("{}{}=***", &c[1], &c[2]));
-    replace(&mut out, &EMAIL, |c| format!("{}***{}{}", c[1].chars().next().unwrap_or('*'), &c[2], &c[3]));
-    replace(&mut out, &E164, |c| format!("{}{}", &c[1], &mask_phone(&format!("+{}", &c[2]))[1..]));
-    replace(&mut out, &NANP, |c| mask_phone(&c[0]));
+    let rules: [(&Regex, &Replacer); 7] = [
+        (&JWT, &|_| "[redacted jwt]".to_owned()),
+        (&AUTH_SCHEME, &|c| format!("{}{}[redacted]", &c[1], &c[2])),
+        (&URL_PASSWORD, &|c| format!("{}{}:***@", &c[1], &c[2])),
+        (&SECRET_PARAM, &|c| format!("{}{}=***", &c[1], &c[2])),
+        (&EMAIL, &|c| format!("{}***{}{}", c[1].chars().next().unwrap_or('*'), &c[2], &c[3])),
+        (&E164, &|c| format!("{}{}", &c[1], &mask_phone(&format!("+{}", &c[2]))[1..])),
+        (&NANP, &|c| mask_phone(&c[0])),
+    ];
+    for (i, (re, with)) in rules.iter().enumerate() {
+        if hits.matched(i) {
+            replace(&mut out, re, with);
+        }
+    }
     out
 }
+
+/// How a match is rewritten.
+type Replacer = dyn Fn(&Captures<'_>) -> String;
+
+/// The seven patterns above as one set, in the order `scrub` applies them.
+static ANY: LazyLock<regex::RegexSet> = LazyLock::new(|| {
+    regex::RegexSet::new([
+        JWT.as_str(),
+        AUTH_SCHEME.as_str(),
+        URL_PASSWORD.as_str(),
+        SECRET_PARAM.as_str(),
+        EMAIL.as_str(),
+        E164.as_str(),
+        NANP.as_str(),
+    ])
+    .expect("valid regex set")
+});
 
 /// Replaces in place, allocating only when something matched.
 fn replace(text: &mut Cow<'_, str>, re: &Regex, with: impl Fn(&Captures<'_>) -> String) {

@@ -16,6 +16,11 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
+/// Runs `fut` with `id` as the current request id (for work moved to another task).
+pub async fn scope<F: std::future::Future>(id: String, fut: F) -> F::Output {
+    REQUEST_ID.scope(id, fut).await
+}
+
 /// The current request's id, when called while serving one.
 pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()

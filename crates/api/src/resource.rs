@@ -123,8 +123,8 @@ async fn cached_list<R: Resource>(
                 let mut seen = std::collections::HashSet::new();
                 ids.into_iter().filter(|id| !found.contains(id) && seen.insert(*id)).collect()
             });
-            let body =
-                to_json(&ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing })?;
+            let page = ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing };
+            let body = crate::list_format::to_bytes(q.format, &page)?;
             Ok(Entry { etag: format!("\"l{}\"", crate::cache::short_hash(&body)), body })
         })
         .await?;
@@ -219,6 +219,8 @@ struct ListQuery<F> {
     filter: F,
     page: Page,
     ids: Option<Vec<Uuid>>,
+    /// `?format=`: objects, or compact (a table) where the caller's flag allows it.
+    format: crate::list_format::ListFormat,
 }
 
 /// Like [`list_query`], also keeping the `ids` of a batch GET (the page then fits them all).
@@ -226,25 +228,29 @@ fn list_query_ids<R: Resource>(
     raw: Option<&str>,
     scope: impl FnOnce(&mut R::Filter),
 ) -> ApiResult<ListQuery<R::Filter>> {
-    let mut q = Query::parse(raw, R::FILTERS)?;
+    let known = [R::FILTERS, &[crate::list_format::PARAM]].concat();
+    let mut q = Query::parse(raw, &known)?;
     let mut filter = R::parse_filter(&mut q);
     let mut page = q.page();
     let ids = q.ids();
+    let format = q.get(crate::list_format::PARAM, crate::list_format::ListFormat::parse);
     q.finish()?;
     scope(&mut filter);
     if let Some(ids) = &ids {
         R::only_ids(&mut filter, ids.clone());
         page.limit = page.limit.max(u32::try_from(ids.len()).unwrap_or(u32::MAX));
     }
-    Ok(ListQuery { filter, page, ids })
+    Ok(ListQuery { filter, page, ids, format: format.unwrap_or(crate::list_format::ListFormat::Objects) })
 }
 
 async fn list<R: Resource>(
     State(st): State<AppState>,
+    caller: Option<axum::Extension<crate::principal::Principal>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let q = list_query_ids::<R>(raw.as_deref(), |_| {})?;
+    crate::list_format::check(&st, caller.as_deref(), q.format).await?;
     cached_list::<R>(&st, &normalized(raw.as_deref()), q, &headers).await
 }
 
@@ -254,8 +260,9 @@ async fn update<R: Resource>(
     headers: HeaderMap,
     JsonObject(body): JsonObject,
 ) -> ApiResult<Response> {
-    let expected = if_match(&headers)?;
+    // the body's problems first: a bad body is a 422 whatever the precondition says
     let patch = R::parse_patch(&body)?;
+    let expected = if_match(&headers)?;
     let row = R::update(&*st.store, id, patch, expected).await?;
     invalidate::<R>(&st, &[id], true).await;
     Ok(with_etag(StatusCode::OK, &row))
@@ -272,12 +279,14 @@ async fn delete<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: He
 /// the child list with the parent's filter pinned.
 pub async fn list_related<P: Resource, C: Resource>(
     st: &AppState,
+    caller: Option<&crate::principal::Principal>,
     parent: Uuid,
     raw: Option<&str>,
     headers: &HeaderMap,
     scope: impl FnOnce(&mut C::Filter) + Send,
 ) -> ApiResult<Response> {
     let q = list_query_ids::<C>(raw, scope)?;
+    crate::list_format::check(st, caller, q.format).await?;
     P::get(&*st.store, parent).await.map_err(ApiError::from)?;
     let key = format!("{}/{parent}?{}", P::COLLECTION, normalized(raw));
     cached_list::<C>(st, &key, q, headers).await

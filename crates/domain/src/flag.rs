@@ -58,9 +58,7 @@ impl FlagKey {
         if is_name(raw, MAX_KEY_LEN) {
             Ok(FlagKey(raw.to_owned()))
         } else {
-            Err(format!(
-                "must be 1 to {MAX_KEY_LEN} letters, digits, '-', '_' or '.', starting with a letter or digit"
-            ))
+            Err(format!("must be 1 to {MAX_KEY_LEN} letters, digits, '-', '_' or '.', starting with a letter or digit"))
         }
     }
 
@@ -311,9 +309,7 @@ fn variant_name(v: &Value) -> Result<String, String> {
     if is_name(s, MAX_VARIANT_LEN) {
         Ok(s.to_owned())
     } else {
-        Err(format!(
-            "must be 1 to {MAX_VARIANT_LEN} letters, digits, '-', '_' or '.', starting with a letter or digit"
-        ))
+        Err(format!("must be 1 to {MAX_VARIANT_LEN} letters, digits, '-', '_' or '.', starting with a letter or digit"))
     }
 }
 
@@ -368,7 +364,9 @@ mod tests {
 
     #[test]
     fn rollout_has_two_decimals() {
-        for (raw, hundredths) in [(json!(0), 0), (json!(25), 2500), (json!(2.5), 250), (json!(33.33), 3333), (json!(100), 10_000)] {
+        for (raw, hundredths) in
+            [(json!(0), 0), (json!(25), 2500), (json!(2.5), 250), (json!(33.33), 3333), (json!(100), 10_000)]
+        {
             assert_eq!(Rollout::parse(&raw).unwrap().hundredths(), hundredths, "{raw}");
         }
         for bad in [json!(-1), json!(100.01), json!(12.345), json!("25"), json!(null)] {
@@ -382,8 +380,8 @@ mod tests {
         let s = spec(json!({"enabled": true, "rollout_percent": 10, "allow": ["b", "a", "b"]})).unwrap();
         assert_eq!(s.allow, ["a", "b"], "sorted, deduplicated");
         assert!(s.deny.is_empty() && s.variants.is_empty() && s.off_variant.is_none());
-        let s = spec(json!({"enabled": true, "rollout_percent": 50, "variants": [{"name": "blue", "weight": 1}]}))
-            .unwrap();
+        let s =
+            spec(json!({"enabled": true, "rollout_percent": 50, "variants": [{"name": "blue", "weight": 1}]})).unwrap();
         assert_eq!(s.off_variant.as_deref(), Some(DEFAULT_OFF_VARIANT));
     }
 
@@ -413,7 +411,7 @@ mod tests {
         assert_eq!(s.off_variant.as_deref(), Some("control"));
         let s = patch(json!({"variants": []})).apply_to(base.clone()).unwrap();
         assert_eq!(s.off_variant, None, "no variants, no off_variant");
-        assert!(patch(json!({"variants": [], "off_variant": "x"})).apply_to(base.clone()).is_err());
+        assert!(patch(json!({"variants": [], "off_variant": "x"})).apply_to(base).is_err());
         assert!(FlagPatch::from_json(json!({"enabled": null}).as_object().unwrap()).is_err());
     }
 }

@@ -8,6 +8,7 @@ pub mod attendance;
 pub mod candidate;
 pub mod error;
 pub mod event;
+pub mod flag;
 pub mod input;
 pub mod text;
 pub mod volunteer;

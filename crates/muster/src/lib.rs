@@ -34,6 +34,8 @@ pub const LONG_VERSION: &str =
 pub const RATE_LIMIT_PREFIX: &str = "muster:rl:";
 /// Where Redis keys of the shared response cache live.
 pub const CACHE_PREFIX: &str = "muster:cache:";
+/// Where the feature flags' generation counter lives in Redis.
+pub const FLAGS_PREFIX: &str = "muster:flags:";
 
 /// Everything `serve` hands the router, built from the configuration.
 pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
@@ -89,6 +91,12 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
         ..ClientReportPolicy::default()
     };
     tokio::spawn(state.limits.clone().reload_loop(store.clone()));
+    // flags: changes made on another instance arrive through Redis within a second, or
+    // within muster_api::flags::RELOAD_EVERY without it
+    if let Some(link) = &link {
+        state.flags.use_redis(link.clone(), FLAGS_PREFIX);
+    }
+    state.flags.start_watcher();
     tokio::spawn(muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY));
     tokio::spawn(muster_api::routes::client_errors::purge_loop(store, state.client_reports));
     Ok(state)

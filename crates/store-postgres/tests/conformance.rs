@@ -12,3 +12,4 @@ async fn fresh() -> Arc<dyn Store> {
 
 muster_store::conformance_suite!(fresh);
 muster_store::observability_suite!(fresh);
+muster_store::flags_suite!(fresh);

@@ -16,6 +16,7 @@ mod client_reports;
 mod common;
 mod errors;
 mod events;
+mod flags;
 mod idempotency;
 mod import;
 mod rate_limits;
@@ -285,5 +286,38 @@ impl Store for SqliteStore {
     }
     fn pool_stats(&self) -> Vec<muster_store::PoolStats> {
         stats::pool_stats(&self.writer, &self.reader)
+    }
+    async fn list_flags(&self) -> Result<Vec<muster_domain::flag::Flag>> {
+        flags::list(&self.reader).await
+    }
+    async fn get_flag(&self, key: &str) -> Result<muster_domain::flag::Flag> {
+        flags::get(&self.reader, key).await
+    }
+    async fn put_flag(
+        &self,
+        key: &muster_domain::flag::FlagKey,
+        spec: muster_domain::flag::FlagSpec,
+        expected: Expected,
+        actor: &str,
+    ) -> Result<(muster_domain::flag::Flag, bool)> {
+        flags::put(&mut *self.writer().await?, key, spec, expected, actor).await
+    }
+    async fn update_flag(
+        &self,
+        key: &str,
+        patch: muster_domain::flag::FlagPatch,
+        expected: Expected,
+        actor: &str,
+    ) -> Result<muster_domain::flag::Flag> {
+        flags::update(&mut *self.writer().await?, key, patch, expected, actor).await
+    }
+    async fn delete_flag(&self, key: &str, expected: Expected, actor: &str) -> Result<()> {
+        flags::delete(&mut *self.writer().await?, key, expected, actor).await
+    }
+    async fn list_flag_changes(
+        &self,
+        query: &muster_store::FlagChangeQuery,
+    ) -> Result<Listed<muster_store::FlagChange>> {
+        flags::changes(&self.reader, query).await
     }
 }

@@ -9,6 +9,9 @@
 mod batch;
 mod error;
 mod filter;
+#[cfg(feature = "sql")]
+pub mod flag_rows;
+mod flags;
 mod idempotency;
 mod observability;
 mod page;
@@ -22,6 +25,7 @@ pub mod testing;
 pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
 pub use error::StoreError;
 pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter};
+pub use flags::{FlagAction, FlagChange, FlagChangeQuery};
 pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
 pub use observability::{ClientReport, ClientReportQuery, Counts, PoolStats, ReportLevel};
 pub use page::{Cursor, DEFAULT_LIMIT, Listed, MAX_LIMIT, Page};
@@ -127,6 +131,34 @@ pub trait Store: Send + Sync + 'static {
     async fn counts(&self) -> Result<Counts>;
     /// Connection-pool occupancy for the dependency gauges; no round trip, so cheap per scrape.
     fn pool_stats(&self) -> Vec<PoolStats>;
+
+    /// Every feature flag, by key. Flags are few (tens): the API holds them all in memory.
+    async fn list_flags(&self) -> Result<Vec<muster_domain::flag::Flag>>;
+    /// One flag (NotFound when there is none).
+    async fn get_flag(&self, key: &str) -> Result<muster_domain::flag::Flag>;
+    /// Creates the flag, or replaces its settings (version + 1), recording the change as
+    /// `actor`'s in the same transaction. `expected` is checked against an existing flag and
+    /// fails on a missing one. Returns the flag and whether it was created.
+    async fn put_flag(
+        &self,
+        key: &muster_domain::flag::FlagKey,
+        spec: muster_domain::flag::FlagSpec,
+        expected: Expected,
+        actor: &str,
+    ) -> Result<(muster_domain::flag::Flag, bool)>;
+    /// Changes some of a flag's settings (NotFound, PreconditionFailed, or Invalid when the
+    /// patched flag would not be valid), recording the change.
+    async fn update_flag(
+        &self,
+        key: &str,
+        patch: muster_domain::flag::FlagPatch,
+        expected: Expected,
+        actor: &str,
+    ) -> Result<muster_domain::flag::Flag>;
+    /// Deletes a flag, recording the change (its history stays).
+    async fn delete_flag(&self, key: &str, expected: Expected, actor: &str) -> Result<()>;
+    /// Recorded flag changes, newest first (see [`FlagChangeQuery`]).
+    async fn list_flag_changes(&self, query: &FlagChangeQuery) -> Result<Listed<FlagChange>>;
 }
 
 /// A principal's own rate limit: `limit` requests per `period_ms`, `burst` at once.

@@ -3,6 +3,7 @@
 //! A backend crate instantiates it with [`conformance_suite!`], passing an async function
 //! that returns a fresh, migrated, empty store; each check then runs in its own store.
 
+pub mod flags;
 pub mod observability;
 
 use crate::{

@@ -117,9 +117,10 @@ impl Authenticator {
     /// Reads `Authorization: Bearer <token>` and checks the token.
     pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Principal, AuthError> {
         let raw = authorization.ok_or(AuthError::Missing)?;
-        let (scheme, token) = raw.trim().split_once(' ').ok_or_else(|| invalid("use the Bearer scheme"))?;
+        let (scheme, token) = raw.trim().split_once(' ').ok_or_else(|| invalid("send Authorization: Bearer <JWT>"))?;
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(invalid("use the Bearer scheme"));
+            let shown: String = scheme.chars().filter(char::is_ascii_alphanumeric).take(20).collect();
+            return Err(invalid(format!("Authorization uses the {shown:?} scheme; send Authorization: Bearer <JWT>")));
         }
         let token = token.trim();
         if token.is_empty() || token.len() > 8192 {

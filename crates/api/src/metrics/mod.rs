@@ -52,6 +52,9 @@ pub const AUTH_FAILURE_REASONS: &[&str] = &[
     "insufficient_scope",
 ];
 
+/// The `flag` label of evaluations of keys that name no flag.
+pub const UNKNOWN_FLAG: &str = "(unknown)";
+
 /// Rate-limit policies (the `policy` label of `muster_rate_limited_total`).
 pub const RATE_LIMIT_POLICIES: &[&str] = &["default", "client_reports"];
 
@@ -95,6 +98,9 @@ pub struct Metrics {
     cache_hits: IntCounterVec,
     cache_misses: IntCounterVec,
     cache_errors: IntCounterVec,
+    flag_evaluations: IntCounterVec,
+    flags_loaded: IntGauge,
+    flags_reloaded: Gauge,
 }
 
 /// Registers `c` and hands it back; names are fixed in this file, so a clash is a bug.
@@ -223,6 +229,24 @@ impl Metrics {
                 "Cache lookups that failed (the read went to the store instead).",
                 &["resource"],
             ),
+            flag_evaluations: counter_vec(
+                &r,
+                "muster_flag_evaluations_total",
+                "Feature-flag evaluations, by flag and the variant served (on/off for boolean flags).",
+                &["flag", "result"],
+            ),
+            flags_loaded: reg(
+                &r,
+                IntGauge::new("muster_flags", "Feature flags in this instance's in-memory copy.").expect("valid gauge"),
+            ),
+            flags_reloaded: reg(
+                &r,
+                Gauge::new(
+                    "muster_flags_reloaded_timestamp_seconds",
+                    "When this instance last reloaded its flags from the store (Unix time); 0 before the first load.",
+                )
+                .expect("valid gauge"),
+            ),
             registry: r,
         };
         m.registry.register(Box::new(QUERY_SECONDS.clone())).expect("query histogram registered once per registry");
@@ -312,6 +336,21 @@ impl Metrics {
     /// A cache lookup that failed (Redis not answering): the read was served uncached.
     pub fn cache_error(&self, resource: &str) {
         self.cache_errors.with_label_values(&[resource]).inc();
+    }
+
+    // ---- feature flags ----
+
+    /// Counts one flag evaluation. `flag` must be a stored or declared flag's key (keys are
+    /// chosen by administrators, so the series stay few); evaluations of keys that do not
+    /// exist are counted under [`UNKNOWN_FLAG`], never under the key a client sent.
+    pub fn flag_evaluated(&self, flag: &str, result: &str) {
+        self.flag_evaluations.with_label_values(&[flag, result]).inc();
+    }
+
+    /// Records a successful reload of `n` flags.
+    pub fn flags_reloaded(&self, n: usize) {
+        self.flags_loaded.set(i64::try_from(n).unwrap_or(i64::MAX));
+        self.flags_reloaded.set(unix_now());
     }
 
     // ---- HTTP, errors and the gate (the access log and the gate call these) ----

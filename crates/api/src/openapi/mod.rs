@@ -71,7 +71,7 @@ pub fn document(build: &BuildInfo) -> Value {
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "candidates"}, {"name": "volunteers"}, {"name": "events"}, {"name": "attendances"},
-            {"name": "admin"}, {"name": "operations"}
+            {"name": "flags"}, {"name": "admin"}, {"name": "operations"}
         ],
         "paths": doc.paths,
         "components": {
@@ -284,15 +284,15 @@ impl Doc {
                 p.push(if_none_match.clone());
                 p
             }, None, responses(vec![(200, ok("A page", schema_ref(&list_name), &["ETag", "X-Cache"])), (304, not_modified.clone()), (400, problem(400))])),
-            "post": operation(c, &format!("create_{e}"), &format!("Create a {e}"), "write", vec![idempotency_param()], Some(json_body(schema_ref(&format!("{name}Create")))),
+            "post": operation(c, &format!("create_{e}"), &format!("Create {}", a(e)), "write", vec![idempotency_param()], Some(json_body(schema_ref(&format!("{name}Create")))),
                 responses(vec![(201, ok("Created", schema_ref(name), &["Location", "ETag"])), (400, problem(400)), (404, problem(404)), (409, problem(409)), (413, problem(413)), (415, problem(415)), (422, problem(422))])),
         }));
         self.paths.insert(format!("/v1/{c}/{{id}}"), json!({
-            "get": operation(c, &format!("get_{e}"), &format!("Get a {e}"), "read", vec![id_param(e), if_none_match],
+            "get": operation(c, &format!("get_{e}"), &format!("Get {}", a(e)), "read", vec![id_param(e), if_none_match],
                 None, responses(vec![(200, ok("The row", schema_ref(name), &["ETag", "X-Cache"])), (304, not_modified), (404, problem(404))])),
-            "patch": operation(c, &format!("update_{e}"), &format!("Change some fields of a {e}"), "write", vec![id_param(e), if_match.clone()], Some(json_body(schema_ref(&format!("{name}Patch")))),
+            "patch": operation(c, &format!("update_{e}"), &format!("Change some fields of {}", a(e)), "write", vec![id_param(e), if_match.clone()], Some(json_body(schema_ref(&format!("{name}Patch")))),
                 responses(vec![(200, ok("The changed row", schema_ref(name), &["ETag"])), (400, problem(400)), (404, problem(404)), (409, problem(409)), (412, problem(412)), (413, problem(413)), (415, problem(415)), (422, problem(422))])),
-            "delete": operation(c, &format!("delete_{e}"), &format!("Delete a {e}"), "write", vec![id_param(e), if_match],
+            "delete": operation(c, &format!("delete_{e}"), &format!("Delete {}", a(e)), "write", vec![id_param(e), if_match],
                 None, responses(vec![(204, json!({"description": "Deleted"})), (404, problem(404)), (409, problem(409)), (412, problem(412))])),
         }));
         self.paths.insert(format!("/v1/{c}/batch"), json!({
@@ -304,7 +304,7 @@ impl Doc {
     fn related(&mut self, path: &str, parent: &str, child: &str, filters: &[&str], collection: &str) {
         let op_id = path.trim_start_matches("/v1/").replace("/{id}/", "_");
         self.paths.insert(path.to_owned(), json!({
-            "get": operation(collection, &format!("list_{op_id}"), &format!("List the {parent}'s {collection}"), "read", {
+            "get": operation(collection, &format!("list_{op_id}"), &format!("List the {}'s {collection}", parent.to_lowercase()), "read", {
                 let mut p = vec![id_param(&parent.to_lowercase())];
                 p.extend(list_params(collection, filters));
                 p
@@ -396,6 +396,7 @@ impl Doc {
                 param("cursor", "query", json!({"type": "string", "minLength": 1}), "`next_cursor` of the previous page."),
             ], None, responses(vec![(200, ok("A page", json!({"type": "object", "required": ["data", "next_cursor"], "properties": {"data": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}}), &[])), (400, problem(400))]))
         }));
+        self.flags();
         let plain = |id: &str, summary: &str, schema: Value| {
             json!({"get": {"tags": ["operations"], "operationId": id, "summary": summary, "security": [],
             "responses": {"200": {"description": "OK", "content": json_body(schema)}}}})
@@ -427,6 +428,115 @@ impl Doc {
             ),
         );
         self.paths.insert("/openapi.json".into(), plain("openapi", "This document", json!({"type": "object"})));
+    }
+}
+
+/// "a candidate", "an event".
+fn a(entity: &str) -> String {
+    let article = if entity.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+    format!("{article} {entity}")
+}
+
+impl Doc {
+    /// Feature flags: the admin API, the caller's view, and OFREP (OpenFeature Remote
+    /// Evaluation Protocol) outside `/v1`.
+    fn flags(&mut self) {
+        use muster_domain::flag::{MAX_DESCRIPTION, MAX_KEY_LEN, MAX_SUBJECTS, MAX_VARIANTS};
+        let subjects = json!({"type": "array", "maxItems": MAX_SUBJECTS, "items": {"type": "string", "minLength": 1}});
+        let spec = |required: bool| {
+            let mut s = json!({"type": "object", "additionalProperties": false, "properties": {
+                "description": {"type": ["string", "null"], "maxLength": MAX_DESCRIPTION},
+                "enabled": {"type": "boolean"},
+                "rollout_percent": {"type": "number", "minimum": 0, "maximum": 100, "description": "Two decimals at most."},
+                "allow": subjects, "deny": subjects,
+                "variants": {"type": "array", "maxItems": MAX_VARIANTS, "items": {"type": "object", "required": ["name", "weight"],
+                    "properties": {"name": {"type": "string", "minLength": 1}, "weight": {"type": "integer", "minimum": 0}}}},
+                "off_variant": {"type": ["string", "null"]}
+            }});
+            if required {
+                s["required"] = json!(["enabled", "rollout_percent"]);
+            }
+            s
+        };
+        self.schemas.insert("FlagSpec".into(), spec(true));
+        self.schemas.insert("FlagPatch".into(), spec(false));
+        self.schemas.insert("Flag".into(), json!({"type": "object", "required": ["key", "enabled", "rollout_percent", "version", "updated_by", "updated_at"],
+            "properties": {"key": {"type": "string"}, "enabled": {"type": "boolean"}, "rollout_percent": {"type": "number"},
+                "version": {"type": "integer"}, "updated_by": {"type": "string"}, "updated_at": {"type": "string", "format": "date-time"}}}));
+        let key = param(
+            "key",
+            "path",
+            json!({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN, "pattern": "^[a-z0-9][a-z0-9._-]*$"}),
+            "The flag's key.",
+        );
+        let page = json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}});
+        let if_match = param(
+            "If-Match",
+            "header",
+            json!({"type": "string", "pattern": r#"^(\*|\s*(W/)?"[^"]*"\s*(,\s*(W/)?"[^"]*"\s*)*)$"#}),
+            "Only if the flag is still at this ETag.",
+        );
+        self.paths.insert("/v1/flags".into(), json!({
+            "get": operation("flags", "my_flags", "The flags as they apply to the caller", "read", vec![], None,
+                responses(vec![(200, ok("Each flag's value for the caller", json!({"type": "object", "required": ["subject", "flags"], "properties": {"subject": {"type": "string"}, "flags": {"type": "array"}}}), &["ETag"])), (304, json!({"description": "Unchanged"}))]))
+        }));
+        self.paths.insert("/v1/admin/flags".into(), json!({
+            "get": operation("admin", "list_flags", "Every flag", "admin", vec![], None, responses(vec![(200, ok("All flags", page.clone(), &[]))]))
+        }));
+        self.paths.insert("/v1/admin/flags/{key}".into(), json!({
+            "get": operation("admin", "get_flag", "A flag", "admin", vec![key.clone()], None,
+                responses(vec![(200, ok("The flag", schema_ref("Flag"), &["ETag"])), (304, json!({"description": "Unchanged"})), (404, problem(404))])),
+            "put": operation("admin", "put_flag", "Create or replace a flag", "admin", vec![key.clone(), if_match.clone()], Some(json_body(schema_ref("FlagSpec"))),
+                responses(vec![(200, ok("Replaced", schema_ref("Flag"), &["ETag"])), (201, ok("Created", schema_ref("Flag"), &["ETag", "Location"])), (404, problem(404)), (409, problem(409)), (412, problem(412)), (413, problem(413)), (415, problem(415)), (422, problem(422))])),
+            "patch": operation("admin", "patch_flag", "Change some settings of a flag", "admin", vec![key.clone(), if_match.clone()], Some(json_body(schema_ref("FlagPatch"))),
+                responses(vec![(200, ok("Changed", schema_ref("Flag"), &["ETag"])), (404, problem(404)), (409, problem(409)), (412, problem(412)), (413, problem(413)), (415, problem(415)), (422, problem(422))])),
+            "delete": operation("admin", "delete_flag", "Delete a flag (its audit trail stays)", "admin", vec![key.clone(), if_match], None,
+                responses(vec![(204, json!({"description": "Deleted"})), (404, problem(404)), (409, problem(409)), (412, problem(412))]))
+        }));
+        let paging = vec![
+            param("limit", "query", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Page size."),
+            param("cursor", "query", json!({"type": "string", "minLength": 1}), "`next_cursor` of the previous page."),
+        ];
+        self.paths.insert("/v1/admin/flags/{key}/changes".into(), json!({
+            "get": operation("admin", "flag_changes", "A flag's audit trail", "admin", [vec![key], paging.clone()].concat(), None,
+                responses(vec![(200, ok("Changes, newest first", page.clone(), &[])), (404, problem(404))]))
+        }));
+        self.paths.insert("/v1/admin/flag-changes".into(), json!({
+            "get": operation("admin", "all_flag_changes", "Every flag change", "admin",
+                [vec![param("key", "query", json!({"type": "string", "minLength": 1}), "Only this flag.")], paging].concat(), None,
+                responses(vec![(200, ok("Changes, newest first", page, &[]))]))
+        }));
+        let ofrep_error = json!({"type": "object", "required": ["errorCode"], "properties": {
+            "key": {"type": "string"}, "errorCode": {"type": "string", "enum": ["PARSE_ERROR", "TARGETING_KEY_MISSING", "INVALID_CONTEXT", "FLAG_NOT_FOUND", "GENERAL"]},
+            "errorDetails": {"type": "string"}}});
+        let context = json!({"type": "object", "properties": {"context": {"type": "object", "properties": {"targetingKey": {"type": "string"}}}}});
+        let success = json!({"type": "object", "required": ["key", "value", "reason"], "properties": {
+            "key": {"type": "string"}, "value": {"type": ["boolean", "string"]},
+            "reason": {"type": "string", "enum": ["STATIC", "TARGETING_MATCH", "SPLIT", "DISABLED", "DEFAULT", "ERROR"]},
+            "variant": {"type": "string"}, "metadata": {"type": "object"}}});
+        let ofrep_key = param("key", "path", json!({"type": "string", "minLength": 1}), "The flag's key.");
+        self.paths.insert("/ofrep/v1/evaluate/flags/{key}".into(), json!({
+            "post": operation("flags", "ofrep_evaluate_flag", "OFREP: evaluate one flag", "read", vec![ofrep_key], Some(json_body(context.clone())),
+                responses(vec![(200, ok("The evaluation", success, &[])),
+                    (400, json!({"description": "OFREP error", "content": json_body(ofrep_error.clone())})),
+                    (404, json!({"description": "FLAG_NOT_FOUND", "content": json_body(ofrep_error.clone())})),
+                    (413, problem(413)), (415, problem(415))]))
+        }));
+        self.paths.insert("/ofrep/v1/evaluate/flags".into(), json!({
+            "post": operation("flags", "ofrep_evaluate_flags", "OFREP: evaluate every flag", "read",
+                vec![param("If-None-Match", "header", json!({"type": "string"}), "304 when nothing changed.")], Some(json_body(context)),
+                responses(vec![(200, ok("Every evaluation", json!({"type": "object", "required": ["flags"], "properties": {"flags": {"type": "array"}}}), &["ETag"])),
+                    (304, json!({"description": "Unchanged"})),
+                    (400, json!({"description": "OFREP error", "content": json_body(ofrep_error)})), (413, problem(413)), (415, problem(415))]))
+        }));
+        // the evaluation context is optional: without it the caller's `sub` is the targeting key
+        for path in ["/ofrep/v1/evaluate/flags/{key}", "/ofrep/v1/evaluate/flags"] {
+            self.paths[path]["post"]["requestBody"]["required"] = json!(false);
+        }
+        self.paths.insert("/ofrep/v1/configuration".into(), json!({
+            "get": operation("flags", "ofrep_configuration", "OFREP: what this provider supports", "read", vec![], None,
+                responses(vec![(200, ok("Capabilities", json!({"type": "object"}), &[]))]))
+        }));
     }
 }
 

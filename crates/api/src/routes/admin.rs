@@ -72,7 +72,13 @@ async fn put(
 }
 
 async fn delete(State(st): State<AppState>, Path(raw): Path<String>) -> ApiResult<StatusCode> {
-    st.store.delete_rate_limit(&subject(&raw)?).await?;
+    let subject = subject(&raw)?;
+    st.store.delete_rate_limit(&subject).await.map_err(|e| match e {
+        muster_store::StoreError::NotFound { .. } => ApiError::not_found(format!(
+            "no rate-limit override for subject {subject:?}; GET /v1/admin/rate-limits lists them"
+        )),
+        other => other.into(),
+    })?;
     reload(&st).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -79,11 +79,15 @@ impl Resource for Candidate {
 /// `GET /v1/candidates/{id}/events`: the candidate's events, with the event filters.
 async fn list_candidate_events(
     State(st): State<AppState>,
+    caller: Option<axum::Extension<crate::principal::Principal>>,
     Id(id): Id,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    resource::list_related::<Candidate, Event>(&st, id, q.as_deref(), &headers, |f| f.candidate_id = Some(id)).await
+    resource::list_related::<Candidate, Event>(&st, caller.as_deref(), id, q.as_deref(), &headers, |f| {
+        f.candidate_id = Some(id);
+    })
+    .await
 }
 
 pub fn router() -> Router<AppState> {

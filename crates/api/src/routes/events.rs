@@ -84,11 +84,15 @@ impl Resource for Event {
 /// `GET /v1/events/{id}/attendances`: who signed up, with the attendance filters.
 async fn list_event_attendances(
     State(st): State<AppState>,
+    caller: Option<axum::Extension<crate::principal::Principal>>,
     Id(id): Id,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    resource::list_related::<Event, Attendance>(&st, id, q.as_deref(), &headers, |f| f.event_id = Some(id)).await
+    resource::list_related::<Event, Attendance>(&st, caller.as_deref(), id, q.as_deref(), &headers, |f| {
+        f.event_id = Some(id);
+    })
+    .await
 }
 
 pub fn router() -> Router<AppState> {

@@ -81,10 +81,16 @@ fn flag(s: &str) -> Result<bool, String> {
 
 pub async fn import_volunteers(
     State(st): State<AppState>,
+    caller: Option<axum::Extension<crate::principal::Principal>>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Value>> {
+    // behind the `csv-import` flag: on unless an administrator stored the flag (a kill switch)
+    let subject = caller.as_ref().map_or(crate::principal::Principal::ANONYMOUS, |c| c.subject.as_str());
+    if !st.flags.enabled(&crate::flags::CSV_IMPORT, subject).await {
+        return Err(crate::flags::disabled(&crate::flags::CSV_IMPORT));
+    }
     if !is_csv(&headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -6,6 +6,8 @@ pub mod candidates;
 pub mod client_errors;
 pub mod docs;
 pub mod events;
+pub mod flags;
 pub mod import;
+pub mod ofrep;
 pub mod ops;
 pub mod volunteers;

@@ -79,12 +79,15 @@ impl Resource for Volunteer {
 /// `GET /v1/volunteers/{id}/attendances`: where the volunteer signed up.
 async fn list_volunteer_attendances(
     State(st): State<AppState>,
+    caller: Option<axum::Extension<crate::principal::Principal>>,
     Id(id): Id,
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    resource::list_related::<Volunteer, Attendance>(&st, id, q.as_deref(), &headers, |f| f.volunteer_id = Some(id))
-        .await
+    resource::list_related::<Volunteer, Attendance>(&st, caller.as_deref(), id, q.as_deref(), &headers, |f| {
+        f.volunteer_id = Some(id);
+    })
+    .await
 }
 
 pub fn router() -> Router<AppState> {
