@@ -369,7 +369,7 @@ def record(t0, t1, inst, op, status, err, hdrs, key=None):
 # ------------------------------------------------------------------ logical writes
 class Write:
     __slots__ = ("key", "kind", "path", "body", "email", "title", "attempts", "outcome", "id", "ack_t", "ack_inst",
-                 "replayed", "due", "detail", "first_t", "event_id", "volunteer_id")
+                 "replayed", "due", "detail", "first_t", "event_id", "volunteer_id", "held")
 
     def __init__(self, key, kind, path, body):
         self.key, self.kind, self.path, self.body = key, kind, path, body
@@ -380,6 +380,7 @@ class Write:
         self.replayed = False
         self.due = 0.0
         self.first_t = None
+        self.held = 0  # answers "409: this key is still being processed"
 
 
 class Load:
@@ -468,6 +469,7 @@ class Load:
             n = len(w.attempts)
             retry_in = min(0.1 * 2 ** (n - 1), 1.0) * (0.5 + self.rng.random())
         elif status == 409 and "retry-after" in h:  # the same key still being processed
+            w.held += 1
             try:
                 retry_in = max(0.2, float(h["retry-after"]))
             except ValueError:
@@ -689,6 +691,9 @@ def analyse(marks, load, instances, db, duration):
         k["acked"] += w.outcome == "acked"
     attempts_all = sum(len(w.attempts) for w in load.writes)
     resolve_times = [w.ack_t - w.first_t for w in load.writes if w.outcome == "acked" and len(w.attempts) > 1]
+    # writes whose key stayed "in progress" (409) although nothing was running it any more
+    held = [w for w in load.writes if w.held]
+    held_after_up = [(w.ack_t if w.ack_t is not None else now()) - pg_up for w in held]
 
     # capacity: seats held never exceed an event's capacity
     over = []
@@ -744,6 +749,11 @@ def analyse(marks, load, instances, db, duration):
                    "outcomes": outcomes, "by_kind": by_kind, "lost": len(lost), "lost_examples": lost[:20],
                    "duplicates": len(dup), "duplicate_examples": dup[:20],
                    "unacked_but_stored": unacked_stored,
+                   "held_by_unfinished_key": len(held),
+                   "held_resolved_after_pg_up_max_s": round(max(held_after_up), 3) if held_after_up else None,
+                   "held_examples": [{"key": w.key, "kind": w.kind, "outcome": w.outcome, "409s": w.held,
+                                      "first_attempt_s": w.attempts[0][0], "first_answer": w.attempts[0][2]}
+                                     for w in held][:10],
                    "acked_during_redis_outage": redis_writes,
                    "max_attempts": max((len(w.attempts) for w in load.writes), default=0),
                    "retried_write_p50_s": None if not resolve_times else round(pct(resolve_times, 50), 3),
@@ -819,6 +829,8 @@ def print_figures(fig, info):
     p(f"writes: {wr['logical']} logical ({wr['by_kind']}), {wr['attempts']} attempts, {wr['retried']} retried "
       f"(max {wr['max_attempts']} attempts, retried p50 {wr['retried_write_p50_s']}s max {wr['retried_write_max_s']}s); "
       f"acked {wr['acked']} ({wr['acked_replayed']} replayed); outcomes {wr['outcomes']}")
+    p(f"        held by a key left 'in progress' (409 + Retry-After): {wr['held_by_unfinished_key']} writes, the last "
+      f"resolved {wr['held_resolved_after_pg_up_max_s']}s after PostgreSQL returned")
     p(f"        LOST {wr['lost']}, duplicates {wr['duplicates']}, unacknowledged but stored {wr['unacked_but_stored']}, "
       f"acked during the Redis outage {wr['acked_during_redis_outage']}, idempotency keys left unfinished "
       f"{wr['idempotency_keys_unfinished']}; rows {wr['rows_in_db']}")
