@@ -829,8 +829,9 @@ def print_figures(fig, info):
     p(f"writes: {wr['logical']} logical ({wr['by_kind']}), {wr['attempts']} attempts, {wr['retried']} retried "
       f"(max {wr['max_attempts']} attempts, retried p50 {wr['retried_write_p50_s']}s max {wr['retried_write_max_s']}s); "
       f"acked {wr['acked']} ({wr['acked_replayed']} replayed); outcomes {wr['outcomes']}")
-    p(f"        held by a key left 'in progress' (409 + Retry-After): {wr['held_by_unfinished_key']} writes, the last "
-      f"resolved {wr['held_resolved_after_pg_up_max_s']}s after PostgreSQL returned")
+    p(f"        held by a key left 'in progress' (409 + Retry-After): {wr['held_by_unfinished_key']} writes"
+      + (f", the last resolved {wr['held_resolved_after_pg_up_max_s']}s after PostgreSQL returned"
+         if wr['held_by_unfinished_key'] else ""))
     p(f"        LOST {wr['lost']}, duplicates {wr['duplicates']}, unacknowledged but stored {wr['unacked_but_stored']}, "
       f"acked during the Redis outage {wr['acked_during_redis_outage']}, idempotency keys left unfinished "
       f"{wr['idempotency_keys_unfinished']}; rows {wr['rows_in_db']}")

@@ -19,6 +19,8 @@ mod page;
 pub mod rows;
 #[cfg(feature = "sql")]
 pub mod sql_batch;
+#[cfg(feature = "sql")]
+mod sql_import;
 #[cfg(feature = "testing")]
 pub mod testing;
 
