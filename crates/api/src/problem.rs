@@ -169,7 +169,8 @@ impl From<StoreError> for ApiError {
                 "precondition-failed",
                 "Precondition failed",
                 format!(
-                    "the {entity} has changed since the version in If-Match (\"v{expected}\"); GET it again and retry"
+                    "the {entity} is not at \"v{expected}\" (the If-Match ETag): it changed since, or never had \
+                     that version; GET it for its current ETag, reapply your change and retry"
                 ),
             ),
             // the store error's own text ("store unavailable: …") keeps the cause chain whole
