@@ -46,13 +46,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let key = IdempotencyKey { principal: Principal::subject_of(req.extensions()), key };
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, limit).await else { return body_too_large(limit).into_response() };
-    let mut hash = Sha256::new();
-    hash.update(parts.method.as_str());
-    hash.update([0]);
-    hash.update(parts.uri.path());
-    hash.update([0]);
-    hash.update(&bytes);
-    let fingerprint = format!("{:x}", hash.finalize());
+    let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
 
     match st.store.idempotency_begin(&key, &fingerprint).await {
         Err(e) => ApiError::from(e).into_response(),
@@ -69,8 +63,11 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                 .into_response()
         }
         Ok(IdempotencyBegin::Done(stored)) => replay(&stored),
+        Ok(IdempotencyBegin::Committed(written)) => recover(&st, &key, &written).await,
         Ok(IdempotencyBegin::Claimed) => {
-            let resp = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+            // the store records what this request writes on the key, in the write's transaction
+            let run = next.run(Request::from_parts(parts, Body::from(bytes)));
+            let resp = muster_store::idempotency::CURRENT.scope(key.clone(), run).await;
             let status = resp.status();
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Err(e) = st.store.idempotency_abort(&key).await {
@@ -97,6 +94,66 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
             }
             Response::from_parts(parts, Body::from(bytes))
         }
+    }
+}
+
+/// What identifies a request for its key: method, path and body.
+pub fn fingerprint(method: &Method, path: &str, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(method.as_str());
+    hash.update([0]);
+    hash.update(path);
+    hash.update([0]);
+    hash.update(body);
+    format!("{:x}", hash.finalize())
+}
+
+/// The first request wrote `written` and committed, but its response was never recorded:
+/// answer the retry with what was created (201, as the first answer would have been) and
+/// record that answer, rather than writing a second time.
+async fn recover(st: &AppState, key: &IdempotencyKey, written: &str) -> Response {
+    let lost = || {
+        ApiError::conflict(format!(
+            "the first request with this Idempotency-Key was applied ({written}) but its answer was lost and \
+             cannot be rebuilt; read what it wrote instead of retrying"
+        ))
+        .into_response()
+    };
+    let Some((body, version)) = current_row(st, written).await else { return lost() };
+    let etag = crate::extract::etag(version);
+    let stored = StoredResponse {
+        status: StatusCode::CREATED.as_u16(),
+        headers: vec![
+            (header::CONTENT_TYPE.to_string(), "application/json".to_owned()),
+            (header::LOCATION.to_string(), written.to_owned()),
+            (header::ETAG.to_string(), etag),
+        ],
+        body,
+    };
+    if let Err(e) = st.store.idempotency_complete(key, &stored).await {
+        tracing::warn!(error = %e, "could not record a recovered idempotent response");
+    }
+    replay(&stored)
+}
+
+/// The row at `/v1/{collection}/{id}` as the API shows it, and its version.
+async fn current_row(st: &AppState, path: &str) -> Option<(String, i64)> {
+    let (collection, id) = path.strip_prefix("/v1/")?.split_once('/')?;
+    let id = uuid::Uuid::parse_str(id).ok()?;
+    let s = &*st.store;
+    let json = |v: serde_json::Result<String>| v.ok();
+    match collection {
+        "candidates" => {
+            s.get_candidate(id).await.ok().and_then(|r| Some((json(serde_json::to_string(&r))?, r.version)))
+        }
+        "volunteers" => {
+            s.get_volunteer(id).await.ok().and_then(|r| Some((json(serde_json::to_string(&r))?, r.version)))
+        }
+        "events" => s.get_event(id).await.ok().and_then(|r| Some((json(serde_json::to_string(&r))?, r.version))),
+        "attendances" => {
+            s.get_attendance(id).await.ok().and_then(|r| Some((json(serde_json::to_string(&r))?, r.version)))
+        }
+        _ => None,
     }
 }
 

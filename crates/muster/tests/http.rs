@@ -18,6 +18,7 @@ on_both_backends!(
     pagination_and_filters,
     operational_endpoints,
     concurrent_registrations_over_http,
+    a_retry_after_a_lost_response_gets_the_first_write,
 );
 
 async fn crud_round_trip(app: TestApp) {
@@ -326,4 +327,26 @@ async fn concurrent_registrations_over_http(app: TestApp) {
         }
     }
     assert_eq!(registered, 50);
+}
+
+async fn a_retry_after_a_lost_response_gets_the_first_write(app: TestApp) {
+    use muster_store::idempotency::CURRENT;
+    use muster_store::{IdempotencyBegin, IdempotencyKey};
+    let body = json!({"first_name": "Lost", "last_name": "Answer", "email": "lost@example.org"});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let key = IdempotencyKey { principal: "tester".into(), key: "crash-1".into() };
+    let fp = muster_api::idempotency::fingerprint(&Method::POST, "/v1/volunteers", &bytes);
+    // the first attempt was claimed and written, then the server died before answering
+    assert_eq!(app.state.store.idempotency_begin(&key, &fp).await.unwrap(), IdempotencyBegin::Claimed);
+    let new = muster_domain::volunteer::NewVolunteer::from_json(body.as_object().unwrap()).unwrap();
+    let first = CURRENT.scope(key.clone(), app.state.store.create_volunteer(new)).await.unwrap();
+    let retry = app.send(Method::POST, "/v1/volunteers", Some(&body), &[("idempotency-key", "crash-1")]).await;
+    assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
+    assert_eq!(retry.body["id"], first.id.to_string(), "the first write, not a second one");
+    assert_eq!(retry.header("location"), Some(format!("/v1/volunteers/{}", first.id).as_str()));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    let again = app.send(Method::POST, "/v1/volunteers", Some(&body), &[("idempotency-key", "crash-1")]).await;
+    assert_eq!((again.status, &again.body), (StatusCode::CREATED, &retry.body), "the recovered answer is kept");
+    let rows = app.get("/v1/volunteers?email=lost@example.org").await;
+    assert_eq!(rows.body["data"].as_array().unwrap().len(), 1);
 }

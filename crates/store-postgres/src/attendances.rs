@@ -99,6 +99,7 @@ pub async fn create(conn: &mut PgConnection, new: NewAttendance) -> Result<Atten
             }],
         )
     })?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/attendances/{}", a.id)).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(a)
 }

@@ -26,6 +26,7 @@ pub async fn run<O: BatchOps<Postgres>>(
     let mut conn = pool.acquire().await.map_err(map_err)?;
     let mut tx = conn.begin().await.map_err(map_err)?;
     let results = muster_store::sql_batch::run::<Postgres, O>(&mut tx, ops, opts.atomic).await?;
+    crate::idempotency::mark(&mut tx, "batch").await?;
     if opts.dry_run {
         tx.rollback().await.map_err(map_err)?;
     } else {

@@ -13,7 +13,15 @@ const ENTITY: &str = "candidate";
 
 pub async fn create(conn: &mut PgConnection, new: NewCandidate) -> Result<Candidate> {
     let c = Candidate::create(new, Uuid::now_v7(), now_micros());
-    write(&mut *conn, &c, true).await?;
+    if muster_store::idempotency::current().is_none() {
+        write(&mut *conn, &c, true).await?;
+        return Ok(c);
+    }
+    // with an Idempotency-Key, the row and the key's record of it commit together
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    write(&mut *tx, &c, true).await?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/candidates/{}", c.id)).await?;
+    tx.commit().await.map_err(map_err)?;
     Ok(c)
 }
 

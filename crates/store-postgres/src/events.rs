@@ -16,7 +16,15 @@ const ENTITY: &str = "event";
 
 pub async fn create(conn: &mut PgConnection, new: NewEvent) -> Result<Event> {
     let e = Event::create(new, Uuid::now_v7(), now_micros());
-    write(&mut *conn, &e, true).await?;
+    if muster_store::idempotency::current().is_none() {
+        write(&mut *conn, &e, true).await?;
+        return Ok(e);
+    }
+    // with an Idempotency-Key, the row and the key's record of it commit together
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    write(&mut *tx, &e, true).await?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/events/{}", e.id)).await?;
+    tx.commit().await.map_err(map_err)?;
     Ok(e)
 }
 

@@ -1,7 +1,7 @@
 //! Idempotency keys in PostgreSQL: claimed with an insert that only one request can win.
 
 use crate::errors::map_err;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use muster_store::{
     ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, Result, StoreError, StoredResponse,
 };
@@ -24,8 +24,8 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
     if claimed.rows_affected() == 1 {
         return Ok(IdempotencyBegin::Claimed);
     }
-    let row: Option<(String, Option<Json<StoredResponse>>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT fingerprint, response, created_at FROM idempotency_keys WHERE principal = $1 AND key = $2",
+    let row: Option<muster_store::rows::IdempotencyRow> = sqlx::query_as(
+        "SELECT fingerprint, response, created_at, resource FROM idempotency_keys WHERE principal = $1 AND key = $2",
     )
     .bind(&key.principal)
     .bind(&key.key)
@@ -33,13 +33,16 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
     .await
     .map_err(map_err)?;
     // deleted between the two statements: the caller may simply retry
-    let (fp, response, created_at) = row.ok_or_else(|| StoreError::Unavailable("idempotency key raced".into()))?;
+    let (fp, response, created_at, resource) =
+        row.ok_or_else(|| StoreError::Unavailable("idempotency key raced".into()))?;
     let expired = created_at < now - Duration::hours(RETENTION_HOURS);
-    let abandoned = response.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECS);
+    // a claim whose write committed is never abandoned: running it again would write twice
+    let abandoned =
+        response.is_none() && resource.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECS);
     if expired || abandoned {
         // take the key over, unless another request just did
         let taken = sqlx::query(
-            "UPDATE idempotency_keys SET fingerprint = $3, response = NULL, created_at = $4 \
+            "UPDATE idempotency_keys SET fingerprint = $3, response = NULL, resource = NULL, created_at = $4 \
              WHERE principal = $1 AND key = $2 AND created_at = $5",
         )
         .bind(&key.principal)
@@ -52,10 +55,11 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
         .map_err(map_err)?;
         return Ok(if taken.rows_affected() == 1 { IdempotencyBegin::Claimed } else { IdempotencyBegin::InProgress });
     }
-    Ok(match response {
+    Ok(match (response, resource) {
         _ if fp != fingerprint => IdempotencyBegin::Mismatch,
-        None => IdempotencyBegin::InProgress,
-        Some(Json(r)) => IdempotencyBegin::Done(r),
+        (Some(Json(r)), _) => IdempotencyBegin::Done(r),
+        (None, Some(written)) => IdempotencyBegin::Committed(written),
+        (None, None) => IdempotencyBegin::InProgress,
     })
 }
 
@@ -71,10 +75,26 @@ pub async fn complete(pool: &PgPool, key: &IdempotencyKey, response: &StoredResp
 }
 
 pub async fn abort(pool: &PgPool, key: &IdempotencyKey) -> Result<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response IS NULL")
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response IS NULL AND resource IS NULL",
+    )
+    .bind(&key.principal)
+    .bind(&key.key)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Records, inside the caller's transaction, what the current request (if it carries an
+/// Idempotency-Key) wrote: the write and the record commit or vanish together.
+pub async fn mark(conn: &mut sqlx::PgConnection, resource: &str) -> Result<()> {
+    let Some(key) = muster_store::idempotency::current() else { return Ok(()) };
+    sqlx::query("UPDATE idempotency_keys SET resource = $3 WHERE principal = $1 AND key = $2")
         .bind(&key.principal)
         .bind(&key.key)
-        .execute(pool)
+        .bind(resource)
+        .execute(conn)
         .await
         .map_err(map_err)?;
     Ok(())

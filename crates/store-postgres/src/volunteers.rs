@@ -13,7 +13,15 @@ const ENTITY: &str = "volunteer";
 
 pub async fn create(conn: &mut PgConnection, new: NewVolunteer) -> Result<Volunteer> {
     let v = Volunteer::create(new, Uuid::now_v7(), now_micros());
-    write(&mut *conn, &v, true).await?;
+    if muster_store::idempotency::current().is_none() {
+        write(&mut *conn, &v, true).await?;
+        return Ok(v);
+    }
+    // with an Idempotency-Key, the row and the key's record of it commit together
+    let mut tx = conn.begin().await.map_err(map_err)?;
+    write(&mut *tx, &v, true).await?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/volunteers/{}", v.id)).await?;
+    tx.commit().await.map_err(map_err)?;
     Ok(v)
 }
 

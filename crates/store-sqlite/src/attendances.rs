@@ -94,6 +94,7 @@ pub async fn create(conn: &mut SqliteConnection, new: NewAttendance) -> Result<A
     .execute(&mut *tx)
     .await
     .map_err(map_err)?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/attendances/{}", a.id)).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(a)
 }

@@ -18,6 +18,7 @@ pub async fn create(conn: &mut SqliteConnection, new: NewEvent) -> Result<Event>
     let e = Event::create(new, Uuid::now_v7(), now_micros());
     let mut tx = common::begin(conn).await?;
     write(&mut tx, &e, true).await?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/events/{}", e.id)).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(e)
 }

@@ -5,7 +5,7 @@
 
 use crate::common;
 use crate::errors::map_err;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, Utc};
 use muster_store::{
     ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, Result, StoreError, StoredResponse,
 };
@@ -31,8 +31,8 @@ pub async fn begin(writer: &SqlitePool, key: &IdempotencyKey, fingerprint: &str)
         tx.commit().await.map_err(map_err)?;
         return Ok(IdempotencyBegin::Claimed);
     }
-    let row: Option<(String, Option<Json<StoredResponse>>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT fingerprint, response, created_at FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
+    let row: Option<muster_store::rows::IdempotencyRow> = sqlx::query_as(
+        "SELECT fingerprint, response, created_at, resource FROM idempotency_keys WHERE principal = ?1 AND key = ?2",
     )
     .bind(&key.principal)
     .bind(&key.key)
@@ -40,13 +40,15 @@ pub async fn begin(writer: &SqlitePool, key: &IdempotencyKey, fingerprint: &str)
     .await
     .map_err(map_err)?;
     // the insert just found this row in the same transaction
-    let (fp, response, created_at) =
+    let (fp, response, created_at, resource) =
         row.ok_or_else(|| StoreError::Internal("idempotency key vanished inside its transaction".into()))?;
     let expired = created_at < now - Duration::hours(RETENTION_HOURS);
-    let abandoned = response.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECS);
+    // a claim whose write committed is never abandoned: running it again would write twice
+    let abandoned =
+        response.is_none() && resource.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECS);
     if expired || abandoned {
         sqlx::query(
-            "UPDATE idempotency_keys SET fingerprint = ?3, response = NULL, created_at = ?4 \
+            "UPDATE idempotency_keys SET fingerprint = ?3, response = NULL, resource = NULL, created_at = ?4 \
              WHERE principal = ?1 AND key = ?2",
         )
         .bind(&key.principal)
@@ -59,10 +61,11 @@ pub async fn begin(writer: &SqlitePool, key: &IdempotencyKey, fingerprint: &str)
         tx.commit().await.map_err(map_err)?;
         return Ok(IdempotencyBegin::Claimed);
     }
-    Ok(match response {
+    Ok(match (response, resource) {
         _ if fp != fingerprint => IdempotencyBegin::Mismatch,
-        None => IdempotencyBegin::InProgress,
-        Some(Json(r)) => IdempotencyBegin::Done(r),
+        (Some(Json(r)), _) => IdempotencyBegin::Done(r),
+        (None, Some(written)) => IdempotencyBegin::Committed(written),
+        (None, None) => IdempotencyBegin::InProgress,
     })
 }
 
@@ -78,10 +81,26 @@ pub async fn complete(writer: &SqlitePool, key: &IdempotencyKey, response: &Stor
 }
 
 pub async fn abort(writer: &SqlitePool, key: &IdempotencyKey) -> Result<()> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2 AND response IS NULL")
+    sqlx::query(
+        "DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2 AND response IS NULL AND resource IS NULL",
+    )
+    .bind(&key.principal)
+    .bind(&key.key)
+    .execute(writer)
+    .await
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Records, inside the caller's write transaction, what the current request (if it carries
+/// an Idempotency-Key) wrote: the write and the record commit or vanish together.
+pub async fn mark(conn: &mut sqlx::SqliteConnection, resource: &str) -> Result<()> {
+    let Some(key) = muster_store::idempotency::current() else { return Ok(()) };
+    sqlx::query("UPDATE idempotency_keys SET resource = ?3 WHERE principal = ?1 AND key = ?2")
         .bind(&key.principal)
         .bind(&key.key)
-        .execute(writer)
+        .bind(resource)
+        .execute(conn)
         .await
         .map_err(map_err)?;
     Ok(())

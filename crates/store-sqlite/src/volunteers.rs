@@ -15,6 +15,7 @@ pub async fn create(conn: &mut SqliteConnection, new: NewVolunteer) -> Result<Vo
     let v = Volunteer::create(new, Uuid::now_v7(), now_micros());
     let mut tx = common::begin(conn).await?;
     write(&mut tx, &v, true).await?;
+    crate::idempotency::mark(&mut tx, &format!("/v1/volunteers/{}", v.id)).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(v)
 }

@@ -36,4 +36,20 @@ pub enum IdempotencyBegin {
     InProgress,
     /// The first request finished: replay its response.
     Done(StoredResponse),
+    /// The first request's write committed but its response was never recorded (the
+    /// process or the database died in between): what it wrote, a path like
+    /// `/v1/volunteers/{id}`, or `batch`. The request must not run again.
+    Committed(String),
+}
+
+tokio::task_local! {
+    /// The key of the request being served, while it runs: a backend that creates rows
+    /// marks the key with what it wrote in the same transaction as the write, so a retry
+    /// after a lost response finds the write instead of making it twice.
+    pub static CURRENT: IdempotencyKey;
+}
+
+/// The key of the request being served, if it has one.
+pub fn current() -> Option<IdempotencyKey> {
+    CURRENT.try_with(Clone::clone).ok()
 }

@@ -12,7 +12,7 @@ mod filter;
 #[cfg(feature = "sql")]
 pub mod flag_rows;
 mod flags;
-mod idempotency;
+pub mod idempotency;
 mod observability;
 mod page;
 #[cfg(feature = "sql")]

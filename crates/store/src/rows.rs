@@ -178,3 +178,7 @@ pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec
 pub fn tags_json(tags: &[Tag]) -> Json<Vec<Tag>> {
     Json(tags.to_vec())
 }
+
+/// An idempotency key as stored: fingerprint, response (once recorded), when it was
+/// claimed, and what its request wrote (recorded in the write's transaction).
+pub type IdempotencyRow = (String, Option<Json<crate::StoredResponse>>, DateTime<Utc>, Option<String>);

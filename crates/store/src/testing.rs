@@ -30,7 +30,7 @@ macro_rules! conformance_suite {
             raising_capacity_promotes, event_window_rechecked_on_patch, idempotency_keys,
             attendance_transitions, not_found_everywhere, rate_limit_overrides, batch_items_stand_alone,
             batch_creates_see_each_other, atomic_batch_writes_nothing_on_failure, batch_attendances_follow_the_rules,
-            dry_run_batch_writes_nothing, large_volunteer_batch);
+            dry_run_batch_writes_nothing, large_volunteer_batch, a_committed_write_outlives_its_lost_response);
     };
     (@each $fresh:path; $($name:ident),+) => {
         $(
@@ -579,4 +579,32 @@ pub async fn large_volunteer_batch(s: Arc<dyn Store>) {
         .await
         .unwrap();
     assert_eq!(page.items.len(), 200);
+}
+
+/// The write of a request with an Idempotency-Key is recorded on the key in the same
+/// transaction: when the response is lost (a crash before `idempotency_complete`), a retry
+/// learns what was written instead of writing again, and releasing the claim cannot erase
+/// that record.
+pub async fn a_committed_write_outlives_its_lost_response(s: Arc<dyn Store>) {
+    use crate::idempotency::CURRENT;
+    let key = IdempotencyKey { principal: "mobile-app".into(), key: "signup-1".into() };
+    assert_eq!(s.idempotency_begin(&key, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    let v = CURRENT.scope(key.clone(), s.create_volunteer(new_volunteer("lost@example.org", None))).await.unwrap();
+    // the response never made it: the server only manages to release the claim
+    s.idempotency_abort(&key).await.unwrap();
+    assert_eq!(
+        s.idempotency_begin(&key, "fp").await.unwrap(),
+        IdempotencyBegin::Committed(format!("/v1/volunteers/{}", v.id))
+    );
+    // every create path marks its key, batches included
+    let other = IdempotencyKey { principal: "mobile-app".into(), key: "batch-1".into() };
+    assert_eq!(s.idempotency_begin(&other, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    let ops = vec![BatchOp::Create(new_volunteer("b1@example.org", None))];
+    CURRENT.scope(other.clone(), s.batch_volunteers(ops, BatchOptions::default())).await.unwrap();
+    assert_eq!(s.idempotency_begin(&other, "fp").await.unwrap(), IdempotencyBegin::Committed("batch".into()));
+    // a request that wrote nothing is released as before
+    let idle = IdempotencyKey { principal: "mobile-app".into(), key: "nothing".into() };
+    assert_eq!(s.idempotency_begin(&idle, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    s.idempotency_abort(&idle).await.unwrap();
+    assert_eq!(s.idempotency_begin(&idle, "fp").await.unwrap(), IdempotencyBegin::Claimed);
 }
