@@ -7,7 +7,6 @@
 //! nothing is written.
 
 use crate::AppState;
-use crate::extract::LargeJsonObject;
 use crate::problem::{ApiError, ApiResult};
 use crate::resource::Resource;
 use axum::Json;
@@ -125,7 +124,7 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     // A bulkhead: each batch in flight holds its body, rows and results (a few MiB for
     // 1000 rows); more wait their turn instead of growing memory with the load.
     let _slot = st.batch_slots.clone().acquire_owned().await.map_err(|_| ApiError::internal("batch slots closed"))?;
-    let LargeJsonObject(body) = <LargeJsonObject as axum::extract::FromRequest<()>>::from_request(req, &()).await?;
+    let body = crate::extract::read_object(req, crate::BATCH_BODY_LIMIT).await?.0;
     let mut f = Fields::new(&body, &["atomic", "operations"]);
     let atomic = f.optional("atomic", |v| v.as_bool().ok_or_else(|| format!("must be true or false, not {}", kind(v))));
     let items = f.required("operations", |v| {

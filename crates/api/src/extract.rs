@@ -3,7 +3,6 @@
 //! everything else.
 
 use crate::problem::{ApiError, ApiResult};
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -15,9 +14,6 @@ use uuid::Uuid;
 /// A request body that is a JSON object, of at most [`crate::BODY_LIMIT`] bytes.
 pub struct JsonObject(pub Map<String, Value>);
 
-/// The same, for batch calls: up to [`crate::BATCH_BODY_LIMIT`].
-pub struct LargeJsonObject(pub Map<String, Value>);
-
 /// `application/json`, or any `application/*+json`, with or without parameters.
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
@@ -28,20 +24,14 @@ fn is_json(headers: &HeaderMap) -> bool {
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        read_object(req, state, crate::BODY_LIMIT).await
+    async fn from_request(req: Request, _state: &S) -> ApiResult<Self> {
+        read_object(req, crate::BODY_LIMIT).await
     }
 }
 
-impl<S: Send + Sync> FromRequest<S> for LargeJsonObject {
-    type Rejection = ApiError;
-
-    async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        read_object(req, state, crate::BATCH_BODY_LIMIT).await.map(|JsonObject(m)| LargeJsonObject(m))
-    }
-}
-
-async fn read_object<S: Send + Sync>(req: Request, state: &S, limit: usize) -> ApiResult<JsonObject> {
+/// Reads a JSON object body of at most `limit` bytes: 415 for another content type, 413
+/// when too large (before reading, when the length is declared), 400 when unreadable.
+pub async fn read_object(req: Request, limit: usize) -> ApiResult<JsonObject> {
     if !is_json(req.headers()) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -51,8 +41,8 @@ async fn read_object<S: Send + Sync>(req: Request, state: &S, limit: usize) -> A
         ));
     }
     refuse_oversized(req.headers(), limit)?;
-    let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-        if rej.status() == StatusCode::PAYLOAD_TOO_LARGE {
+    let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+        if e.into_inner().is::<http_body_util::LengthLimitError>() {
             body_too_large(limit)
         } else {
             ApiError::bad_request("the request body could not be read")

@@ -75,11 +75,7 @@ pub fn routes<R: Resource>() -> Router<AppState> {
     Router::new()
         .route(&format!("/v1/{}", R::COLLECTION), get(list::<R>).post(create::<R>))
         .route(&format!("/v1/{}/{{id}}", R::COLLECTION), get(read::<R>).patch(update::<R>).delete(delete::<R>))
-        .route(
-            &format!("/v1/{}/batch", R::COLLECTION),
-            axum::routing::post(crate::batch::handle::<R>)
-                .layer(axum::extract::DefaultBodyLimit::max(crate::BATCH_BODY_LIMIT)),
-        )
+        .route(&format!("/v1/{}/batch", R::COLLECTION), axum::routing::post(crate::batch::handle::<R>))
 }
 
 /// A row as JSON with its `ETag`.

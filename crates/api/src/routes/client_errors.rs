@@ -10,7 +10,7 @@
 //! or stored: a stack trace or a URL quotes whatever the page was showing.
 
 use crate::AppState;
-use crate::extract::{Query, body_too_large, parse_object, refuse_oversized};
+use crate::extract::Query;
 use crate::principal::Principal;
 use crate::problem::{ApiError, ApiResult};
 use crate::ratelimit::Quota;
@@ -92,7 +92,7 @@ async fn report(
         .with_header(header::RETRY_AFTER, &format!("{secs}")));
     }
     let header_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let body = read_body(req).await?;
+    let body = crate::extract::read_object(req, BODY_LIMIT).await?.0;
     let mut report = parse(&body, &caller.subject)?;
     if report.user_agent.is_none() {
         report.user_agent = header_agent.map(|ua| cut(&scrub(&ua), USER_AGENT_MAX));
@@ -102,27 +102,6 @@ async fn report(
     log(&report);
     let body = json!({"id": report.id, "received_at": report.received_at});
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
-}
-
-/// Reads a JSON object of at most [`BODY_LIMIT`] bytes.
-async fn read_body(req: Request) -> ApiResult<Map<String, Value>> {
-    let json = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|ct| ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
-        .is_some_and(|m| m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")));
-    if !json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
-            "send the report as JSON with Content-Type: application/json",
-        ));
-    }
-    refuse_oversized(req.headers(), BODY_LIMIT)?;
-    let bytes = axum::body::to_bytes(req.into_body(), BODY_LIMIT).await.map_err(|_| body_too_large(BODY_LIMIT))?;
-    Ok(parse_object(&bytes)?.0)
 }
 
 /// The report in `body`, scrubbed and cut to size, or every problem with it.
