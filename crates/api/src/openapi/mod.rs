@@ -466,7 +466,7 @@ impl Doc {
         let key = param(
             "key",
             "path",
-            json!({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN, "pattern": "^[a-z0-9][a-z0-9._-]*$"}),
+            json!({"type": "string", "minLength": 1, "maxLength": MAX_KEY_LEN, "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$"}),
             "The flag's key.",
         );
         let page = json!({"type": "object", "required": ["data"], "properties": {"data": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}});
