@@ -24,7 +24,7 @@ use crate::redact::scrub;
 use crate::request_id;
 use axum::body::HttpBody;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::any::Any;
@@ -261,20 +261,29 @@ fn watched(status: StatusCode) -> bool {
 /// database transaction is committed or rolled back, never abandoned mid-`BEGIN` (sqlx
 /// 0.8 can return such a connection to the pool still inside a transaction, and a later
 /// 2xx write on it would be lost). The request id and the panic location travel with it.
+///
+/// Reads (GET, HEAD, OPTIONS) write nothing, so cancelling one loses nothing: they run in
+/// place, which spares the busiest requests a task spawn and a cross-thread wake-up.
 pub async fn detached(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    let request_id = crate::request_id::current();
-    let task = tokio::spawn(async move {
-        let run = PANIC_AT.scope(RefCell::new(None), async move {
-            use futures_util::FutureExt;
-            let outcome = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await;
-            (outcome, PANIC_AT.with(|p| p.borrow_mut().take()))
-        });
-        match request_id {
-            Some(id) => crate::request_id::scope(id, run).await,
-            None => run.await,
-        }
+    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let run = PANIC_AT.scope(RefCell::new(None), async move {
+        use futures_util::FutureExt;
+        let outcome = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await;
+        (outcome, PANIC_AT.with(|p| p.borrow_mut().take()))
     });
-    match task.await {
+    let finished = if reads {
+        Ok(run.await)
+    } else {
+        let request_id = crate::request_id::current();
+        tokio::spawn(async move {
+            match request_id {
+                Some(id) => crate::request_id::scope(id, run).await,
+                None => run.await,
+            }
+        })
+        .await
+    };
+    match finished {
         Ok((outcome, at)) => {
             if at.is_some() {
                 let _ = PANIC_AT.try_with(|cell| cell.replace(at));

@@ -46,14 +46,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match runtime.block_on(run(cli.command, cfg)) {
+    let code = match runtime.block_on(run(cli.command, cfg)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "muster stopped");
             eprintln!("muster: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    muster::logging::flush();
+    code
 }
 
 async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
