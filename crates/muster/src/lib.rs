@@ -37,6 +37,10 @@ pub const CACHE_PREFIX: &str = "muster:cache:";
 /// Where the feature flags' generation counter lives in Redis.
 pub const FLAGS_PREFIX: &str = "muster:flags:";
 
+/// How long after start-up the row gauges are first counted and old client reports first
+/// purged (both scan tables; neither is needed to serve).
+pub const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Everything `serve` hands the router, built from the configuration.
 pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
     let mut secret = cfg.jwt_secret.clone();
@@ -97,7 +101,13 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
         state.flags.use_redis(link.clone(), FLAGS_PREFIX);
     }
     state.flags.start_watcher();
-    tokio::spawn(muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY));
-    tokio::spawn(muster_api::routes::client_errors::purge_loop(store, state.client_reports));
+    // housekeeping waits until start-up is over: the first requests get the pool and the CPU
+    let housekeeping = (state.clone(), store);
+    tokio::spawn(async move {
+        tokio::time::sleep(STARTUP_GRACE).await;
+        let (state, store) = housekeeping;
+        tokio::spawn(muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY));
+        tokio::spawn(muster_api::routes::client_errors::purge_loop(store, state.client_reports));
+    });
     Ok(state)
 }

@@ -103,11 +103,19 @@ async fn a_dropped_database_under_the_running_binary_writes_server_error_lines()
     let missing = call(reqwest::Method::GET, "/v1/candidates/0192f0c1-7a3e-7cc5-9c3e-5f1f9a1b2c3d", "bin-missing");
     assert_eq!(missing.send().await.unwrap().status(), 404);
     assert_eq!(http.get(format!("{base}/metrics")).send().await.unwrap().status(), 404, "not on the public listener");
-    let scrape = http.get(format!("{admin}/metrics")).send().await.unwrap();
-    assert_eq!(scrape.status(), 200);
-    let text = scrape.text().await.unwrap();
+    // the row gauges are first counted muster::STARTUP_GRACE after start
+    let deadline = Instant::now() + muster::STARTUP_GRACE + Duration::from_secs(10);
+    let text = loop {
+        let scrape = http.get(format!("{admin}/metrics")).send().await.unwrap();
+        assert_eq!(scrape.status(), 200);
+        let text = scrape.text().await.unwrap();
+        if text.contains("muster_rows{table=\"candidates\"}") {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "the row gauges are counted soon after start: {text}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(text.contains("muster_candidates_created_total 1"), "{text}");
-    assert!(text.contains("muster_rows{table=\"candidates\"}"), "the row gauges are refreshed at start");
     promtool_check_metrics(&text);
 
     admin_conn.execute(format!("DROP DATABASE {db} WITH (FORCE)").as_str()).await.unwrap();

@@ -61,7 +61,10 @@ pub struct PgStore {
     pool: PgPool,
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// This release's migrations; newer ones in the database (a newer release ran first) are
+/// tolerated, see [`muster_store::sql_migrate::tolerant`].
+static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
+    std::sync::LazyLock::new(|| muster_store::sql_migrate::tolerant(sqlx::migrate!("./migrations")));
 
 impl PgStore {
     /// Connects lazily: the server can start (and report not-ready) while PostgreSQL is down.
@@ -81,8 +84,14 @@ impl PgStore {
         Ok(PgStore { pool })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. When none are pending (every start but the first after
+    /// an upgrade) that is one query, without the migrator's lock and DDL.
     pub async fn migrate(&self) -> Result<()> {
+        use muster_store::sql_migrate::{APPLIED, up_to_date};
+        let applied = sqlx::query_as::<_, (i64, Vec<u8>, bool)>(APPLIED).fetch_all(&self.pool).await;
+        if applied.is_ok_and(|a| up_to_date(MIGRATOR.iter(), &a)) {
+            return Ok(());
+        }
         MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
     }
 

@@ -21,6 +21,8 @@ pub mod rows;
 pub mod sql_batch;
 #[cfg(feature = "sql")]
 mod sql_import;
+#[cfg(feature = "sql")]
+pub mod sql_migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
 

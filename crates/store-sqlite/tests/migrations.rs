@@ -1,0 +1,27 @@
+//! Migrations on SQLite: an older release starts on a schema a newer one has migrated
+//! further; a migration that failed half way still stops start-up.
+
+use muster_store_sqlite::testing::fresh_store;
+
+#[tokio::test]
+async fn an_older_release_starts_on_a_newer_schema_but_not_on_a_half_applied_one() {
+    let store = fresh_store().await;
+    let pool = store.pool();
+    let ours: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(pool).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99991231000000, 'from a newer release', true, x'00', 0)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    store.migrate().await.expect("a newer release's migration does not stop this one");
+
+    sqlx::query("UPDATE _sqlx_migrations SET success = false WHERE version = ?")
+        .bind(ours)
+        .execute(pool)
+        .await
+        .unwrap();
+    let err = store.migrate().await.expect_err("a half-applied migration is not skipped");
+    assert!(err.to_string().contains("partially applied"), "{err}");
+}
