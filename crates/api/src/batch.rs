@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use muster_domain::input::{Fields, kind, uuid};
 use muster_domain::{FieldError, ValidationErrors};
 use muster_store::{BatchError, BatchOp, BatchOptions, StoreError};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 /// Batches processed at once (the rest queue): bounds memory under load.
@@ -52,9 +53,9 @@ fn parse_op<R: Resource>(v: &Value) -> Parsed<R> {
     });
     let expected = f.optional("if_match", version);
     let data = obj.get("data");
-    let data_obj = |f: &mut Fields<'_>| -> Option<Map<String, Value>> {
+    let data_obj = |f: &mut Fields<'_>| -> Option<&Map<String, Value>> {
         match data {
-            Some(Value::Object(m)) => Some(m.clone()),
+            Some(Value::Object(m)) => Some(m),
             Some(other) => {
                 f.error("data", format!("must be an object, not {}", kind(other)));
                 None
@@ -70,13 +71,13 @@ fn parse_op<R: Resource>(v: &Value) -> Parsed<R> {
             if obj.contains_key("id") {
                 f.error("id", "ids of new rows are chosen by the server; leave it out");
             }
-            data_obj(&mut f).map(|d| R::parse_new(&d).map(BatchOp::Create))
+            data_obj(&mut f).map(|d| R::parse_new(d).map(BatchOp::Create))
         }
         Some("update") => {
             let id = f.required("id", uuid);
             let d = data_obj(&mut f);
             match (id, d) {
-                (Some(id), Some(d)) => Some(R::parse_patch(&d).map(|patch| BatchOp::Update { id, patch, expected })),
+                (Some(id), Some(d)) => Some(R::parse_patch(d).map(|patch| BatchOp::Update { id, patch, expected })),
                 _ => None,
             }
         }
@@ -124,15 +125,21 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     // A bulkhead: each batch in flight holds its body, rows and results (a few MiB for
     // 1000 rows); more wait their turn instead of growing memory with the load.
     let _slot = st.batch_slots.clone().acquire_owned().await.map_err(|_| ApiError::internal("batch slots closed"))?;
-    let body = crate::extract::read_object(req, crate::BATCH_BODY_LIMIT).await?.0;
+    let mut body = crate::extract::read_object(req, crate::BATCH_BODY_LIMIT).await?.0;
     let mut f = Fields::new(&body, &["atomic", "operations"]);
     let atomic = f.optional("atomic", |v| v.as_bool().ok_or_else(|| format!("must be true or false, not {}", kind(v))));
-    let items = f.required("operations", |v| {
-        v.as_array().cloned().ok_or_else(|| format!("must be an array of operations, not {}", kind(v)))
+    let _ = f.required("operations", |v| match v {
+        Value::Array(_) => Ok(()),
+        _ => Err(format!("must be an array of operations, not {}", kind(v))),
     });
     f.finish(|| ())?;
     let atomic = atomic.unwrap_or(false);
-    let items = items.unwrap_or_default();
+    // taken out of the body, not copied: a batch's memory is mostly its operations
+    let items = match body.remove("operations") {
+        Some(Value::Array(items)) => items,
+        _ => Vec::new(),
+    };
+    drop(body);
     if items.is_empty() {
         return Err(ValidationErrors::single("operations", "must hold at least one operation").into());
     }
@@ -145,6 +152,8 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
         ));
     }
     let parsed: Vec<Parsed<R>> = items.iter().map(parse_op::<R>).collect();
+    let creates: Vec<bool> = items.iter().map(|v| v.get("op").and_then(Value::as_str) == Some("create")).collect();
+    drop(items);
     if atomic && parsed.iter().any(Result::is_err) {
         let errors: Vec<FieldError> =
             parsed.into_iter().enumerate().filter_map(|(i, p)| p.err().map(|e| prefixed(i, e))).flatten().collect();
@@ -153,14 +162,14 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     // the store sees only the valid operations; remember where each came from
     let mut positions = Vec::with_capacity(parsed.len());
     let mut ops = Vec::with_capacity(parsed.len());
-    let mut results: Vec<Option<Value>> = vec![None; parsed.len()];
+    let mut results: Vec<Item<R>> = std::iter::repeat_with(|| Item::Failed(Value::Null)).take(parsed.len()).collect();
     for (i, p) in parsed.into_iter().enumerate() {
         match p {
             Ok(op) => {
                 positions.push(i);
                 ops.push(op);
             }
-            Err(e) => results[i] = Some(item_error(i, ApiError::validation(ValidationErrors(prefixed(i, e))))),
+            Err(e) => results[i] = Item::Failed(item_error(i, ApiError::validation(ValidationErrors(prefixed(i, e))))),
         }
     }
     let touched: Vec<uuid::Uuid> = ops
@@ -197,27 +206,49 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     let mut succeeded = 0;
     for (k, r) in stored.into_iter().enumerate() {
         let i = positions[k];
-        results[i] = Some(match r {
+        results[i] = match r {
             Ok(Some(row)) => {
                 succeeded += 1;
-                let created = matches!(items[i].get("op").and_then(Value::as_str), Some("create"));
-                if created {
+                if creates[i] {
                     st.metrics.created(&row);
                 }
-                json!({"index": i, "status": if created { 201 } else { 200 }, "data": row})
+                Item::Done { index: i, status: if creates[i] { 201 } else { 200 }, data: Some(row) }
             }
             Ok(None) => {
                 succeeded += 1;
-                json!({"index": i, "status": 204})
+                Item::Done { index: i, status: 204, data: None }
             }
-            Err(e) => item_error(i, ApiError::from(e)),
-        });
+            Err(e) => Item::Failed(item_error(i, ApiError::from(e))),
+        };
     }
     let total = results.len();
-    let results: Vec<Value> = results.into_iter().map(|r| r.unwrap_or(Value::Null)).collect();
-    Ok((
-        StatusCode::OK,
-        Json(json!({"atomic": atomic, "results": results, "summary": {"total": total, "succeeded": succeeded, "failed": total - succeeded}})),
-    )
-        .into_response())
+    let summary = Summary { total, succeeded, failed: total - succeeded };
+    Ok((StatusCode::OK, Json(Answer { atomic, results, summary })).into_response())
+}
+
+/// The answer to a batch, serialized straight from the rows (no JSON tree in between).
+#[derive(Serialize)]
+struct Answer<R> {
+    atomic: bool,
+    results: Vec<Item<R>>,
+    summary: Summary,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Item<R> {
+    Done {
+        index: usize,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        data: Option<R>,
+    },
+    Failed(Value),
+}
+
+#[derive(Serialize)]
+struct Summary {
+    total: usize,
+    succeeded: usize,
+    failed: usize,
 }
