@@ -16,6 +16,7 @@ pub use scope::{Scope, Scopes};
 use crate::principal::Principal;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
+use std::collections::HashMap;
 use std::fmt;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -63,11 +64,14 @@ pub struct Authenticator {
     jwks: Option<Jwks>,
     issuer: Option<String>,
     audience: Option<String>,
+    verified: Verified,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: Option<String>,
+    #[serde(default)]
+    exp: Option<f64>,
     #[serde(default)]
     scope: Option<ScopeClaim>,
     #[serde(default)]
@@ -106,6 +110,7 @@ impl Authenticator {
             jwks,
             issuer: cfg.issuer.clone(),
             audience: cfg.audience.clone(),
+            verified: Verified::default(),
         })
     }
 
@@ -125,6 +130,10 @@ impl Authenticator {
         let token = token.trim();
         if token.is_empty() || token.len() > 8192 {
             return Err(invalid("the token is empty or too long"));
+        }
+        let now = unix_now();
+        if let Some(p) = self.verified.get(token, now) {
+            return Ok(p);
         }
         let header = decode_header(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
         let key = if HS_ALGS.contains(&header.alg) {
@@ -164,8 +173,63 @@ impl Authenticator {
             .filter(|s| !s.is_empty() && s.len() <= 256)
             .ok_or_else(|| invalid("the token needs a `sub` claim of 1 to 256 characters"))?;
         let scopes = data.claims.scope.or(data.claims.scp).map(|s| s.scopes()).unwrap_or_default();
-        Ok(Principal { subject, scopes })
+        let principal = Principal { subject, scopes };
+        if let Some(exp) = data.claims.exp.filter(|e| e.is_finite() && *e > 0.0) {
+            self.verified.put(token, &principal, (exp as u64).min(now + REMEMBER_SECS));
+        }
+        Ok(principal)
     }
+}
+
+/// How long a verified token is remembered at most (also bounded by its own `exp`).
+/// Within it, a key removed from the JWKS still admits the tokens it signed.
+pub const REMEMBER_SECS: u64 = 60;
+const SHARDS: usize = 16;
+const PER_SHARD: usize = 256;
+
+/// Tokens whose signature and claims were checked lately, with the principal they gave:
+/// a caller sends the same token many times, and checking a signature costs far more
+/// than finding the token here (a hash; for RS256 tokens, an RSA verification). Only
+/// accepted tokens are kept, each until its `exp` or [`REMEMBER_SECS`], whichever is
+/// sooner; at most `SHARDS * PER_SHARD` of them (a full shard starts over).
+#[derive(Default)]
+struct Verified {
+    shards: [Shard; SHARDS],
+}
+
+/// Tokens, each with its principal and the unix second it is remembered until.
+type Shard = std::sync::Mutex<HashMap<Box<str>, (Principal, u64)>>;
+
+impl Verified {
+    fn shard(&self, token: &str) -> &Shard {
+        // the last characters are the signature's: as good as random
+        let last = token.as_bytes().last().copied().unwrap_or(0);
+        &self.shards[usize::from(last) % SHARDS]
+    }
+
+    fn get(&self, token: &str, now: u64) -> Option<Principal> {
+        let mut shard = self.shard(token).lock().unwrap_or_else(|e| e.into_inner());
+        match shard.get(token) {
+            Some((p, until)) if now < *until => Some(p.clone()),
+            Some(_) => {
+                shard.remove(token);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn put(&self, token: &str, principal: &Principal, until: u64) {
+        let mut shard = self.shard(token).lock().unwrap_or_else(|e| e.into_inner());
+        if shard.len() >= PER_SHARD {
+            shard.clear();
+        }
+        shard.insert(token.into(), (principal.clone(), until));
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 fn invalid(msg: impl Into<String>) -> AuthError {
@@ -253,5 +317,29 @@ mod reason_tests {
         for r in [AuthError::Missing.reason(), invalid("x").reason()] {
             assert!(crate::metrics::AUTH_FAILURE_REASONS.contains(&r));
         }
+    }
+}
+
+#[cfg(test)]
+mod verified_tests {
+    use super::*;
+
+    fn principal(sub: &str) -> Principal {
+        Principal { subject: sub.into(), scopes: Scopes::default() }
+    }
+
+    #[test]
+    fn a_token_is_remembered_until_its_end_and_the_memory_is_bounded() {
+        let v = Verified::default();
+        v.put("h.p.sig1", &principal("ana"), 100);
+        assert_eq!(v.get("h.p.sig1", 99).map(|p| p.subject), Some("ana".into()));
+        assert_eq!(v.get("h.p.sig2", 99), None, "only the exact token");
+        assert_eq!(v.get("h.p.sig1", 100), None, "not at or after its end");
+        assert_eq!(v.get("h.p.sig1", 50), None, "and forgotten once seen expired");
+        for i in 0..SHARDS * PER_SHARD * 3 {
+            v.put(&format!("h.p.{i}"), &principal("bo"), 100);
+        }
+        let held: usize = v.shards.iter().map(|s| s.lock().unwrap().len()).sum();
+        assert!(held > 0 && held <= SHARDS * PER_SHARD, "{held}");
     }
 }

@@ -355,8 +355,14 @@ fn decode(raw: &[u8]) -> Option<Entry> {
 /// A short, stable digest for keys and list ETags.
 pub fn short_hash(bytes: &[u8]) -> String {
     use sha2::{Digest, Sha256};
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let d = Sha256::digest(bytes);
-    d[..12].iter().map(|b| format!("{b:02x}")).collect()
+    let mut out = String::with_capacity(24);
+    for b in &d[..12] {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+    out
 }
 
 /// One load per key at a time: later arrivals wait for the first, then read its result.
@@ -386,5 +392,14 @@ impl Drop for Flight<'_> {
         if map.get(&self.key).is_some_and(|l| Arc::strong_count(l) <= 2) {
             map.remove(&self.key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn short_hash_is_the_first_12_bytes_of_sha256_in_hex() {
+        // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad
+        assert_eq!(super::short_hash(b"abc"), "ba7816bf8f01cfea414140de");
     }
 }
