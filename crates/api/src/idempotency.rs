@@ -17,6 +17,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use muster_store::{IdempotencyBegin, IdempotencyKey, StoredResponse};
 use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
 
 pub static IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
@@ -48,6 +49,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let Ok(bytes) = to_bytes(body, limit).await else { return body_too_large(limit).into_response() };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
 
+    let claimed_at = std::time::Instant::now();
     match st.store.idempotency_begin(&key, &fingerprint).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::Mismatch) => ApiError::new(
@@ -71,7 +73,8 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
             let status = resp.status();
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Err(e) = st.store.idempotency_abort(&key).await {
-                    tracing::warn!(error = %e, "could not release an idempotency key");
+                    tracing::warn!(error = %e, "could not release an idempotency key; retrying in the background");
+                    tokio::spawn(release_later(st.store.clone(), key, claimed_at));
                 }
                 return resp;
             }
@@ -93,6 +96,26 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                 tracing::warn!(error = %e, "could not record an idempotent response");
             }
             Response::from_parts(parts, Body::from(bytes))
+        }
+    }
+}
+
+/// Releases a claim whose release failed (the database was down when the request ended),
+/// once the database answers again, so retries need not wait for the claim to be
+/// abandoned. Only for half of `ABANDONED_AFTER_SECS` after the claim: until then no
+/// other request can have taken the key over (even with clocks 30 s apart), so the
+/// pending claim under this key is still this request's own.
+async fn release_later(store: std::sync::Arc<dyn muster_store::Store>, key: IdempotencyKey, claimed_at: Instant) {
+    let own_until = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs() / 2);
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if claimed_at.elapsed() >= own_until {
+            tracing::warn!("an idempotency key stays claimed until it is abandoned; retries get 409 until then");
+            return;
+        }
+        if store.idempotency_abort(&key).await.is_ok() {
+            tracing::info!("idempotency key released after the database came back");
+            return;
         }
     }
 }
