@@ -49,7 +49,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let Ok(bytes) = to_bytes(body, limit).await else { return body_too_large(limit).into_response() };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
 
-    let claimed_at = std::time::Instant::now();
+    let claimed_at = Instant::now();
     match st.store.idempotency_begin(&key, &fingerprint).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::Mismatch) => ApiError::new(

@@ -102,12 +102,11 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
     }
     state.flags.start_watcher();
     // housekeeping waits until start-up is over: the first requests get the pool and the CPU
-    let housekeeping = (state.clone(), store);
+    let counts = muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY);
+    let purge = muster_api::routes::client_errors::purge_loop(store, state.client_reports);
     tokio::spawn(async move {
         tokio::time::sleep(STARTUP_GRACE).await;
-        let (state, store) = housekeeping;
-        tokio::spawn(muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY));
-        tokio::spawn(muster_api::routes::client_errors::purge_loop(store, state.client_reports));
+        tokio::join!(counts, purge);
     });
     Ok(state)
 }

@@ -127,10 +127,10 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(20);
 /// Buffered lines past this size are written by the thread that adds the next one.
 const BUFFER_LIMIT: usize = 256 * 1024;
 
-/// Every sink's buffer, for [`flush`] at exit.
+/// Every sink's buffer: the flusher thread and [`flush`] write them.
 static BUFFERS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
 
-/// A sink whose lines are gathered in memory and written together, by a flusher thread
+/// A sink whose lines are gathered in memory and written together, by one flusher thread
 /// every [`FLUSH_EVERY`], or at once when the buffer is full or the line is an error.
 ///
 /// A write system call per access line cost about 7% of the server's CPU under load; this
@@ -160,26 +160,28 @@ impl Sink {
 }
 
 impl LineBuffer {
-    /// A buffered sink writing to `out`, with its flusher thread.
+    /// A buffered sink writing to `out`; the first one starts the flusher thread.
     pub fn writer(out: impl Write + Send + 'static) -> BoxMakeWriter {
+        static FLUSHER: std::sync::Once = std::sync::Once::new();
         let sink = Arc::new(Sink { lines: Mutex::new(Vec::new()), out: Mutex::new(Box::new(out)) });
         BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&sink));
-        let weak = Arc::downgrade(&sink);
-        std::thread::Builder::new()
-            .name("muster-log".into())
-            .spawn(move || {
-                while let Some(sink) = weak.upgrade() {
-                    sink.flush();
-                    drop(sink);
-                    std::thread::sleep(FLUSH_EVERY);
-                }
-            })
-            .expect("spawn the log flusher thread");
+        FLUSHER.call_once(|| {
+            std::thread::Builder::new()
+                .name("muster-log".into())
+                .spawn(|| {
+                    loop {
+                        flush();
+                        std::thread::sleep(FLUSH_EVERY);
+                    }
+                })
+                .expect("spawn the log flusher thread");
+        });
         BoxMakeWriter::new(SinkWriters(sink))
     }
 }
 
-/// Writes what every [`LineBuffer`] holds; `main` calls it before the process ends.
+/// Writes what every [`LineBuffer`] holds; the flusher thread calls it, and `main` before
+/// the process ends.
 pub fn flush() {
     let sinks: Vec<_> = BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).iter().filter_map(Weak::upgrade).collect();
     for sink in sinks {
