@@ -258,9 +258,9 @@ fn watched(status: StatusCode) -> bool {
 
 /// Runs the rest of the request in a task of its own, so that a client hanging up (or the
 /// request timeout) no longer cancels it half way: a write that started finishes, and its
-/// database transaction is committed or rolled back, never abandoned mid-`BEGIN` (sqlx
-/// 0.8 can return such a connection to the pool still inside a transaction, and a later
-/// 2xx write on it would be lost). The request id and the panic location travel with it.
+/// database transaction is committed or rolled back, never abandoned mid-`BEGIN` (a
+/// connection cut off there could go back to the pool still inside a transaction, and a
+/// later 2xx write on it would be lost). The request id and the panic location travel with it.
 ///
 /// Reads (GET, HEAD, OPTIONS) write nothing, so cancelling one loses nothing: they run in
 /// place, which spares the busiest requests a task spawn and a cross-thread wake-up.

@@ -374,13 +374,13 @@ async fn client_reports_are_logged_counted_and_kept(app: TestApp) {
 async fn a_dropped_schema_is_a_server_error_line_with_its_cause() {
     capture_logs();
     let store = muster_store_postgres::testing::fresh_store().await;
-    let pool = store.pool().clone();
-    let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&pool).await.unwrap();
+    let mut conn = store.connection().await.unwrap();
+    let schema: String = sqlx::query_scalar("SELECT current_schema()").fetch_one(&mut *conn).await.unwrap();
     let app = support::spawn_with(Arc::new(store), support::Options::default()).await;
     app.candidate().await;
     let before = app.state.metrics.render();
 
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&pool).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE")).execute(&mut *conn).await.unwrap();
     let (r, id) = traced(&app, Method::GET, "/v1/candidates", None, &[]).await;
     r.problem(500);
     let l = line_of(&id);

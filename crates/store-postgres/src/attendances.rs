@@ -10,7 +10,7 @@ use muster_domain::attendance::{self, Attendance, AttendancePatch, AttendanceSta
 use muster_domain::{Patch, now_micros};
 use muster_store::rows::{ATTENDANCE_COLUMNS, AttendanceRow, convert};
 use muster_store::{AttendanceFilter, Expected, Listed, Page, Result, StoreError};
-use sqlx::{Connection, PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "attendance";
@@ -117,11 +117,11 @@ async fn save(conn: &mut PgConnection, a: &Attendance) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Attendance> {
-    common::fetch::<AttendanceRow>(pool, "attendances", ATTENDANCE_COLUMNS, ENTITY, id, false).await?.try_into()
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Attendance> {
+    common::fetch::<AttendanceRow>(conn, "attendances", ATTENDANCE_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(pool: &PgPool, f: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
+pub async fn list(conn: &mut PgConnection, f: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {ATTENDANCE_COLUMNS} FROM attendances WHERE true"));
     if let Some(e) = f.event_id {
         qb.push(" AND event_id = ").push_bind(e);
@@ -142,7 +142,7 @@ pub async fn list(pool: &PgPool, f: &AttendanceFilter, page: Page) -> Result<Lis
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
-    let rows: Vec<AttendanceRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<AttendanceRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |a: &Attendance| a.id))
 }
 

@@ -13,17 +13,16 @@ use muster_domain::now_micros;
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::sql_batch::{BatchOps, BoxFut, insert_checked};
 use muster_store::{BatchError, BatchOp, BatchOptions, ItemResult, Result, StoreError};
-use sqlx::{Connection, PgConnection, PgPool, Postgres};
+use sqlx::{Connection, PgConnection, Postgres};
 use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Runs a batch of `O` in one transaction, rolled back for a dry run.
 pub async fn run<O: BatchOps<Postgres>>(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     ops: Vec<BatchOp<O::New, O::Patch>>,
     opts: BatchOptions,
 ) -> std::result::Result<Vec<ItemResult<O::Row>>, BatchError> {
-    let mut conn = pool.acquire().await.map_err(map_err)?;
     let mut tx = conn.begin().await.map_err(map_err)?;
     let results = muster_store::sql_batch::run::<Postgres, O>(&mut tx, ops, opts.atomic).await?;
     crate::idempotency::mark(&mut tx, "batch").await?;
@@ -198,12 +197,15 @@ impl BatchOps<Postgres> for Attendances {
 }
 
 /// `volunteer_ids_by_email`: one query for the lot.
-pub async fn ids_by_email(pool: &PgPool, emails: &[String]) -> Result<std::collections::HashMap<String, Uuid>> {
+pub async fn ids_by_email(
+    conn: &mut PgConnection,
+    emails: &[String],
+) -> Result<std::collections::HashMap<String, Uuid>> {
     let lower: Vec<String> = emails.iter().map(|e| e.to_lowercase()).collect();
     let rows: Vec<(String, Uuid)> =
         sqlx::query_as("SELECT email_normalized, id FROM volunteers WHERE email_normalized = ANY($1)")
             .bind(&lower)
-            .fetch_all(pool)
+            .fetch_all(&mut *conn)
             .await
             .map_err(map_err)?;
     Ok(rows.into_iter().collect())

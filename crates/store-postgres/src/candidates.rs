@@ -6,7 +6,7 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::now_micros;
 use muster_store::rows::{CANDIDATE_COLUMNS, CandidateRow, convert};
 use muster_store::{CandidateFilter, Expected, Listed, Page, Result};
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "candidate";
@@ -51,11 +51,11 @@ async fn write(ex: impl PgExecutor<'_>, c: &Candidate, insert: bool) -> Result<(
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Candidate> {
-    common::fetch::<CandidateRow>(pool, "candidates", CANDIDATE_COLUMNS, ENTITY, id, false).await?.try_into()
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Candidate> {
+    common::fetch::<CandidateRow>(conn, "candidates", CANDIDATE_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(pool: &PgPool, f: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
+pub async fn list(conn: &mut PgConnection, f: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE true"));
     if let Some(s) = f.status {
         qb.push(" AND status = ").push_bind(s.as_str());
@@ -79,7 +79,7 @@ pub async fn list(pool: &PgPool, f: &CandidateFilter, page: Page) -> Result<List
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
-    let rows: Vec<CandidateRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<CandidateRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
 }
 

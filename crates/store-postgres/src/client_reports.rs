@@ -3,7 +3,7 @@
 use crate::errors::map_err;
 use chrono::{DateTime, Utc};
 use muster_store::{ClientReport, ClientReportQuery, Listed, ReportLevel, Result, StoreError};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use uuid::Uuid;
 
 const COLUMNS: &str = "id, received_at, level, message, stack, url, user_agent, release, subject, request_id";
@@ -27,7 +27,7 @@ fn report(row: Row) -> Result<ClientReport> {
     Ok(ClientReport { id, received_at, level, message, stack, url, user_agent, release, subject, request_id })
 }
 
-pub async fn insert(pool: &PgPool, r: &ClientReport) -> Result<()> {
+pub async fn insert(conn: &mut PgConnection, r: &ClientReport) -> Result<()> {
     sqlx::query(&format!("INSERT INTO client_reports ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"))
         .bind(r.id)
         .bind(r.received_at)
@@ -39,13 +39,13 @@ pub async fn insert(pool: &PgPool, r: &ClientReport) -> Result<()> {
         .bind(&r.release)
         .bind(&r.subject)
         .bind(&r.request_id)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(map_err)?;
     Ok(())
 }
 
-pub async fn list(pool: &PgPool, q: &ClientReportQuery) -> Result<Listed<ClientReport>> {
+pub async fn list(conn: &mut PgConnection, q: &ClientReportQuery) -> Result<Listed<ClientReport>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM client_reports WHERE ($1::timestamptz IS NULL OR received_at >= $1) \
          AND ($2::text IS NULL OR level = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
@@ -54,14 +54,14 @@ pub async fn list(pool: &PgPool, q: &ClientReportQuery) -> Result<Listed<ClientR
     .bind(q.level.map(ReportLevel::as_str))
     .bind(q.page.after)
     .bind(q.page.fetch())
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     let rows = rows.into_iter().map(report).collect::<Result<Vec<_>>>()?;
     Ok(q.page.finish(rows, |r| r.id))
 }
 
-pub async fn purge(pool: &PgPool, before: DateTime<Utc>, keep: u32) -> Result<u64> {
+pub async fn purge(conn: &mut PgConnection, before: DateTime<Utc>, keep: u32) -> Result<u64> {
     // the id of the newest report past the `keep` newest: it and everything older go
     let done = sqlx::query(
         "DELETE FROM client_reports WHERE received_at < $1 \
@@ -69,7 +69,7 @@ pub async fn purge(pool: &PgPool, before: DateTime<Utc>, keep: u32) -> Result<u6
     )
     .bind(before)
     .bind(i64::from(keep))
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(done.rows_affected())

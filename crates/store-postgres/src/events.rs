@@ -9,7 +9,7 @@ use muster_domain::now_micros;
 use muster_store::rows::{EVENT_COLUMNS, EventRow, convert};
 use muster_store::{EventFilter, Expected, Listed, Page, Result};
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "event";
@@ -71,11 +71,11 @@ async fn write(ex: impl PgExecutor<'_>, e: &Event, insert: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Event> {
-    common::fetch::<EventRow>(pool, "events", EVENT_COLUMNS, ENTITY, id, false).await?.try_into()
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Event> {
+    common::fetch::<EventRow>(conn, "events", EVENT_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(pool: &PgPool, f: &EventFilter, page: Page) -> Result<Listed<Event>> {
+pub async fn list(conn: &mut PgConnection, f: &EventFilter, page: Page) -> Result<Listed<Event>> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE true"));
     if let Some(c) = f.candidate_id {
         qb.push(" AND candidate_id = ").push_bind(c);
@@ -105,7 +105,7 @@ pub async fn list(pool: &PgPool, f: &EventFilter, page: Page) -> Result<Listed<E
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
-    let rows: Vec<EventRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }
 

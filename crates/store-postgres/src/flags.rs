@@ -12,13 +12,13 @@ use muster_domain::now_micros;
 use muster_store::flag_rows::{FLAG_CHANGE_COLUMNS, FLAG_COLUMNS, FlagChangeRow, FlagRow, change, flags};
 use muster_store::{Expected, FlagAction, FlagChange, FlagChangeQuery, Listed, Result, StoreError};
 use sqlx::types::Json;
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool};
+use sqlx::{Connection, PgConnection, PgExecutor};
 
 const ENTITY: &str = "flag";
 
-pub async fn list(pool: &PgPool) -> Result<Vec<Flag>> {
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<Flag>> {
     let rows: Vec<FlagRow> = sqlx::query_as(&format!("SELECT {FLAG_COLUMNS} FROM flags ORDER BY key"))
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .map_err(map_err)?;
     flags(rows)
@@ -33,8 +33,8 @@ async fn fetch(ex: impl PgExecutor<'_>, key: &str) -> Result<Option<Flag>> {
     row.map(Flag::try_from).transpose()
 }
 
-pub async fn get(pool: &PgPool, key: &str) -> Result<Flag> {
-    fetch(pool, key).await?.ok_or(StoreError::NotFound { entity: ENTITY })
+pub async fn get(conn: &mut PgConnection, key: &str) -> Result<Flag> {
+    fetch(conn, key).await?.ok_or(StoreError::NotFound { entity: ENTITY })
 }
 
 async fn lock(conn: &mut PgConnection) -> Result<()> {
@@ -144,7 +144,7 @@ pub async fn delete(conn: &mut PgConnection, key: &str, expected: Expected, acto
     tx.commit().await.map_err(map_err)
 }
 
-pub async fn changes(pool: &PgPool, q: &FlagChangeQuery) -> Result<Listed<FlagChange>> {
+pub async fn changes(conn: &mut PgConnection, q: &FlagChangeQuery) -> Result<Listed<FlagChange>> {
     let rows: Vec<FlagChangeRow> = sqlx::query_as(&format!(
         "SELECT {FLAG_CHANGE_COLUMNS} FROM flag_changes WHERE ($1::text IS NULL OR flag_key = $1) \
          AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
@@ -152,7 +152,7 @@ pub async fn changes(pool: &PgPool, q: &FlagChangeQuery) -> Result<Listed<FlagCh
     .bind(&q.key)
     .bind(q.page.after)
     .bind(q.page.fetch())
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     let rows = rows.into_iter().map(FlagChange::try_from).collect::<Result<Vec<_>>>()?;

@@ -5,10 +5,10 @@ use chrono::{Duration, Utc};
 use muster_store::{
     ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, Result, StoreError, StoredResponse,
 };
-use sqlx::PgPool;
+use sqlx::PgConnection;
 use sqlx::types::Json;
 
-pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
+pub async fn begin(conn: &mut PgConnection, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
     let now = Utc::now();
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (principal, key, fingerprint, created_at) VALUES ($1, $2, $3, $4) \
@@ -18,7 +18,7 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
     .bind(&key.key)
     .bind(fingerprint)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     if claimed.rows_affected() == 1 {
@@ -29,7 +29,7 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
     )
     .bind(&key.principal)
     .bind(&key.key)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(map_err)?;
     // deleted between the two statements: the caller may simply retry
@@ -50,7 +50,7 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
         .bind(fingerprint)
         .bind(now)
         .bind(created_at)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(map_err)?;
         return Ok(if taken.rows_affected() == 1 { IdempotencyBegin::Claimed } else { IdempotencyBegin::InProgress });
@@ -63,24 +63,24 @@ pub async fn begin(pool: &PgPool, key: &IdempotencyKey, fingerprint: &str) -> Re
     })
 }
 
-pub async fn complete(pool: &PgPool, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
+pub async fn complete(conn: &mut PgConnection, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
     sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND key = $2")
         .bind(&key.principal)
         .bind(&key.key)
         .bind(Json(response))
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(map_err)?;
     Ok(())
 }
 
-pub async fn abort(pool: &PgPool, key: &IdempotencyKey) -> Result<()> {
+pub async fn abort(conn: &mut PgConnection, key: &IdempotencyKey) -> Result<()> {
     sqlx::query(
         "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND response IS NULL AND resource IS NULL",
     )
     .bind(&key.principal)
     .bind(&key.key)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(())

@@ -15,6 +15,7 @@ mod events;
 mod flags;
 mod idempotency;
 mod import;
+pub mod pool;
 mod rate_limits;
 mod stats;
 #[cfg(feature = "testing")]
@@ -31,8 +32,8 @@ use muster_store::{
     IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError, StoredResponse,
     VolunteerFilter,
 };
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, PgPool};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
 use std::time::Duration;
 use uuid::Uuid;
@@ -58,7 +59,17 @@ impl Default for PgSettings {
 /// The PostgreSQL [`Store`].
 #[derive(Clone)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: pool::Pool,
+}
+
+/// Runs `op(conn, args...)` on a pooled connection and settles the connection with its
+/// result, so a connection that failed is closed rather than reused.
+macro_rules! on_conn {
+    ($store:ident, $op:path $(, $arg:expr)* $(,)?) => {{
+        let mut conn = $store.pool.acquire().await?;
+        let result = $op(&mut conn, $($arg),*).await;
+        conn.settle(result)
+    }};
 }
 
 /// This release's migrations; newer ones in the database (a newer release ran first) are
@@ -76,38 +87,32 @@ impl PgStore {
         if let Some(schema) = &settings.schema {
             opts = opts.options([("search_path", schema.as_str())]);
         }
-        let pool = PgPoolOptions::new()
-            .max_connections(settings.max_connections)
-            .acquire_timeout(settings.acquire_timeout)
-            .test_before_acquire(false)
-            .connect_lazy_with(opts);
-        Ok(PgStore { pool })
+        Ok(PgStore { pool: pool::Pool::new(opts, settings.max_connections, settings.acquire_timeout) })
     }
 
     /// Applies pending migrations. When none are pending (every start but the first after
     /// an upgrade) that is one query, without the migrator's lock and DDL.
     pub async fn migrate(&self) -> Result<()> {
         use muster_store::sql_migrate::{APPLIED, up_to_date};
-        let applied = sqlx::query_as::<_, (i64, Vec<u8>, bool)>(APPLIED).fetch_all(&self.pool).await;
+        let mut conn = self.pool.acquire().await?;
+        let applied = sqlx::query_as::<_, (i64, Vec<u8>, bool)>(APPLIED).fetch_all(&mut *conn).await;
         if applied.is_ok_and(|a| up_to_date(MIGRATOR.iter(), &a)) {
-            return Ok(());
+            return conn.settle(Ok(()));
         }
-        MIGRATOR.run(&self.pool).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+        let result = MIGRATOR.run(&mut *conn).await;
+        conn.settle(result.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}"))))
     }
 
     /// Inserts fully formed rows in one transaction (`muster seed`, restores).
     pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
-        import::import(&mut *self.conn().await?, rows).await
+        on_conn!(self, import::import, rows)
     }
 
-    /// A pooled connection for one operation (its own transaction, when it needs one).
-    async fn conn(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Postgres>> {
-        self.pool.acquire().await.map_err(map_err)
-    }
-
-    /// The pool, for bulk loaders (`muster seed`) and tests.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A pooled connection, for tests and tools that run their own statements. Settle it
+    /// ([`pool::Conn::settle`]) or drop it; a dropped, unsettled connection is checked
+    /// before its next use.
+    pub async fn connection(&self) -> Result<pool::Conn> {
+        self.pool.acquire().await
     }
 }
 
@@ -118,74 +123,76 @@ impl Store for PgStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop).map_err(map_err)
+        let mut conn = self.pool.acquire().await?;
+        let result = sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop).map_err(map_err);
+        conn.settle(result)
     }
 
     async fn create_candidate(&self, new: NewCandidate) -> Result<Candidate> {
-        candidates::create(&mut *self.conn().await?, new).await
+        on_conn!(self, candidates::create, new)
     }
     async fn get_candidate(&self, id: Uuid) -> Result<Candidate> {
-        candidates::get(&self.pool, id).await
+        on_conn!(self, candidates::get, id)
     }
     async fn list_candidates(&self, filter: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
-        candidates::list(&self.pool, filter, page).await
+        on_conn!(self, candidates::list, filter, page)
     }
     async fn update_candidate(&self, id: Uuid, patch: CandidatePatch, expected: Expected) -> Result<Candidate> {
-        candidates::update(&mut *self.conn().await?, id, patch, expected).await
+        on_conn!(self, candidates::update, id, patch, expected)
     }
     async fn delete_candidate(&self, id: Uuid, expected: Expected) -> Result<()> {
-        candidates::delete(&mut *self.conn().await?, id, expected).await
+        on_conn!(self, candidates::delete, id, expected)
     }
 
     async fn create_volunteer(&self, new: NewVolunteer) -> Result<Volunteer> {
-        volunteers::create(&mut *self.conn().await?, new).await
+        on_conn!(self, volunteers::create, new)
     }
     async fn get_volunteer(&self, id: Uuid) -> Result<Volunteer> {
-        volunteers::get(&self.pool, id).await
+        on_conn!(self, volunteers::get, id)
     }
     async fn list_volunteers(&self, filter: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
-        volunteers::list(&self.pool, filter, page).await
+        on_conn!(self, volunteers::list, filter, page)
     }
     async fn update_volunteer(&self, id: Uuid, patch: VolunteerPatch, expected: Expected) -> Result<Volunteer> {
-        volunteers::update(&mut *self.conn().await?, id, patch, expected).await
+        on_conn!(self, volunteers::update, id, patch, expected)
     }
     async fn delete_volunteer(&self, id: Uuid, expected: Expected) -> Result<()> {
-        volunteers::delete(&mut *self.conn().await?, id, expected).await
+        on_conn!(self, volunteers::delete, id, expected)
     }
 
     async fn create_event(&self, new: NewEvent) -> Result<Event> {
-        events::create(&mut *self.conn().await?, new).await
+        on_conn!(self, events::create, new)
     }
     async fn get_event(&self, id: Uuid) -> Result<Event> {
-        events::get(&self.pool, id).await
+        on_conn!(self, events::get, id)
     }
     async fn list_events(&self, filter: &EventFilter, page: Page) -> Result<Listed<Event>> {
-        events::list(&self.pool, filter, page).await
+        on_conn!(self, events::list, filter, page)
     }
     async fn update_event(&self, id: Uuid, patch: EventPatch, expected: Expected) -> Result<Event> {
-        events::update(&mut *self.conn().await?, id, patch, expected).await
+        on_conn!(self, events::update, id, patch, expected)
     }
     async fn delete_event(&self, id: Uuid, expected: Expected) -> Result<()> {
-        events::delete(&mut *self.conn().await?, id, expected).await
+        on_conn!(self, events::delete, id, expected)
     }
 
     async fn create_attendance(&self, new: NewAttendance) -> Result<Attendance> {
-        attendances::create(&mut *self.conn().await?, new).await
+        on_conn!(self, attendances::create, new)
     }
     async fn get_attendance(&self, id: Uuid) -> Result<Attendance> {
-        attendances::get(&self.pool, id).await
+        on_conn!(self, attendances::get, id)
     }
     async fn list_attendances(&self, filter: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
-        attendances::list(&self.pool, filter, page).await
+        on_conn!(self, attendances::list, filter, page)
     }
     async fn update_attendance(&self, id: Uuid, patch: AttendancePatch, expected: Expected) -> Result<Attendance> {
-        attendances::update(&mut *self.conn().await?, id, patch, expected).await
+        on_conn!(self, attendances::update, id, patch, expected)
     }
     async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()> {
-        attendances::delete(&mut *self.conn().await?, id, expected).await
+        on_conn!(self, attendances::delete, id, expected)
     }
     async fn check_in(&self, id: Uuid) -> Result<Attendance> {
-        attendances::check_in(&mut *self.conn().await?, id).await
+        on_conn!(self, attendances::check_in, id)
     }
 
     async fn batch_candidates(
@@ -193,76 +200,76 @@ impl Store for PgStore {
         ops: Vec<BatchOp<NewCandidate, CandidatePatch>>,
         opts: BatchOptions,
     ) -> std::result::Result<Vec<ItemResult<Candidate>>, BatchError> {
-        batch::run::<batch::Candidates>(&self.pool, ops, opts).await
+        on_conn!(self, batch::run::<batch::Candidates>, ops, opts)
     }
     async fn batch_volunteers(
         &self,
         ops: Vec<BatchOp<NewVolunteer, VolunteerPatch>>,
         opts: BatchOptions,
     ) -> std::result::Result<Vec<ItemResult<Volunteer>>, BatchError> {
-        batch::run::<batch::Volunteers>(&self.pool, ops, opts).await
+        on_conn!(self, batch::run::<batch::Volunteers>, ops, opts)
     }
     async fn batch_events(
         &self,
         ops: Vec<BatchOp<NewEvent, EventPatch>>,
         opts: BatchOptions,
     ) -> std::result::Result<Vec<ItemResult<Event>>, BatchError> {
-        batch::run::<batch::Events>(&self.pool, ops, opts).await
+        on_conn!(self, batch::run::<batch::Events>, ops, opts)
     }
     async fn batch_attendances(
         &self,
         ops: Vec<BatchOp<NewAttendance, AttendancePatch>>,
         opts: BatchOptions,
     ) -> std::result::Result<Vec<ItemResult<Attendance>>, BatchError> {
-        batch::run::<batch::Attendances>(&self.pool, ops, opts).await
+        on_conn!(self, batch::run::<batch::Attendances>, ops, opts)
     }
     async fn volunteer_ids_by_email(&self, emails: &[String]) -> Result<std::collections::HashMap<String, Uuid>> {
-        batch::ids_by_email(&self.pool, emails).await
+        on_conn!(self, batch::ids_by_email, emails)
     }
 
     async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
-        idempotency::begin(&self.pool, key, fingerprint).await
+        on_conn!(self, idempotency::begin, key, fingerprint)
     }
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
-        idempotency::complete(&self.pool, key, response).await
+        on_conn!(self, idempotency::complete, key, response)
     }
     async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
-        idempotency::abort(&self.pool, key).await
+        on_conn!(self, idempotency::abort, key)
     }
 
     async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>> {
-        rate_limits::list(&self.pool).await
+        on_conn!(self, rate_limits::list)
     }
     async fn put_rate_limit(&self, o: &RateLimitOverride) -> Result<()> {
-        rate_limits::put(&self.pool, o).await
+        on_conn!(self, rate_limits::put, o)
     }
     async fn delete_rate_limit(&self, subject: &str) -> Result<()> {
-        rate_limits::delete(&self.pool, subject).await
+        on_conn!(self, rate_limits::delete, subject)
     }
 
     async fn insert_client_report(&self, report: &muster_store::ClientReport) -> Result<()> {
-        client_reports::insert(&self.pool, report).await
+        on_conn!(self, client_reports::insert, report)
     }
     async fn list_client_reports(
         &self,
         query: &muster_store::ClientReportQuery,
     ) -> Result<Listed<muster_store::ClientReport>> {
-        client_reports::list(&self.pool, query).await
+        on_conn!(self, client_reports::list, query)
     }
     async fn purge_client_reports(&self, before: chrono::DateTime<chrono::Utc>, keep: u32) -> Result<u64> {
-        client_reports::purge(&self.pool, before, keep).await
+        on_conn!(self, client_reports::purge, before, keep)
     }
     async fn counts(&self) -> Result<muster_store::Counts> {
-        stats::counts(&self.pool).await
+        on_conn!(self, stats::counts)
     }
     fn pool_stats(&self) -> Vec<muster_store::PoolStats> {
-        stats::pool_stats(&self.pool)
+        vec![self.pool.stats()]
     }
     async fn list_flags(&self) -> Result<Vec<muster_domain::flag::Flag>> {
-        flags::list(&self.pool).await
+        on_conn!(self, flags::list)
     }
     async fn get_flag(&self, key: &str) -> Result<muster_domain::flag::Flag> {
-        flags::get(&self.pool, key).await
+        on_conn!(self, flags::get, key)
     }
     async fn put_flag(
         &self,
@@ -271,7 +278,7 @@ impl Store for PgStore {
         expected: Expected,
         actor: &str,
     ) -> Result<(muster_domain::flag::Flag, bool)> {
-        flags::put(&mut *self.conn().await?, key, spec, expected, actor).await
+        on_conn!(self, flags::put, key, spec, expected, actor)
     }
     async fn update_flag(
         &self,
@@ -280,15 +287,15 @@ impl Store for PgStore {
         expected: Expected,
         actor: &str,
     ) -> Result<muster_domain::flag::Flag> {
-        flags::update(&mut *self.conn().await?, key, patch, expected, actor).await
+        on_conn!(self, flags::update, key, patch, expected, actor)
     }
     async fn delete_flag(&self, key: &str, expected: Expected, actor: &str) -> Result<()> {
-        flags::delete(&mut *self.conn().await?, key, expected, actor).await
+        on_conn!(self, flags::delete, key, expected, actor)
     }
     async fn list_flag_changes(
         &self,
         query: &muster_store::FlagChangeQuery,
     ) -> Result<Listed<muster_store::FlagChange>> {
-        flags::changes(&self.pool, query).await
+        on_conn!(self, flags::changes, query)
     }
 }

@@ -2,13 +2,13 @@
 
 use crate::errors::map_err;
 use muster_store::{RateLimitOverride, Result, StoreError};
-use sqlx::PgPool;
+use sqlx::PgConnection;
 
-pub async fn list(pool: &PgPool) -> Result<Vec<RateLimitOverride>> {
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<RateLimitOverride>> {
     let rows: Vec<(String, i64, i64, i64, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
         "SELECT subject, \"limit\", period_ms, burst, updated_by, updated_at FROM rate_limit_overrides ORDER BY subject",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(rows
@@ -24,7 +24,7 @@ pub async fn list(pool: &PgPool) -> Result<Vec<RateLimitOverride>> {
         .collect())
 }
 
-pub async fn put(pool: &PgPool, o: &RateLimitOverride) -> Result<()> {
+pub async fn put(conn: &mut PgConnection, o: &RateLimitOverride) -> Result<()> {
     sqlx::query(
         "INSERT INTO rate_limit_overrides (subject, \"limit\", period_ms, burst, updated_by, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (subject) DO UPDATE SET \"limit\" = $2, period_ms = $3, \
@@ -36,16 +36,16 @@ pub async fn put(pool: &PgPool, o: &RateLimitOverride) -> Result<()> {
     .bind(o.burst)
     .bind(&o.updated_by)
     .bind(o.updated_at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(map_err)?;
     Ok(())
 }
 
-pub async fn delete(pool: &PgPool, subject: &str) -> Result<()> {
+pub async fn delete(conn: &mut PgConnection, subject: &str) -> Result<()> {
     let done = sqlx::query("DELETE FROM rate_limit_overrides WHERE subject = $1")
         .bind(subject)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .map_err(map_err)?;
     if done.rows_affected() == 0 {

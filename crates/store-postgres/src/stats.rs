@@ -1,18 +1,18 @@
-//! Row totals and pool occupancy for the metrics: exact counts in one round trip per
-//! refresh (about once a minute), pool numbers straight from the pool without a query.
+//! Row totals for the metrics: exact counts in one round trip per refresh (about once a
+//! minute). Pool occupancy comes from the pool itself (`pool::Pool::stats`).
 
 use crate::errors::map_err;
-use muster_store::{Counts, PoolStats, Result};
-use sqlx::PgPool;
+use muster_store::{Counts, Result};
+use sqlx::PgConnection;
 
-pub async fn counts(pool: &PgPool) -> Result<Counts> {
+pub async fn counts(conn: &mut PgConnection) -> Result<Counts> {
     // one statement, so the totals come from one snapshot
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT 'candidates', count(*) FROM candidates UNION ALL SELECT 'volunteers', count(*) FROM volunteers \
          UNION ALL SELECT 'events', count(*) FROM events UNION ALL SELECT 'client_reports', count(*) FROM client_reports \
          UNION ALL SELECT 'attendance:' || status, count(*) FROM attendances GROUP BY status",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;
     let mut c = Counts::default();
@@ -30,10 +30,4 @@ pub async fn counts(pool: &PgPool) -> Result<Counts> {
         }
     }
     Ok(c)
-}
-
-pub fn pool_stats(pool: &PgPool) -> Vec<PoolStats> {
-    let open = pool.size();
-    let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX).min(open);
-    vec![PoolStats { pool: "primary", open, idle, max: pool.options().get_max_connections() }]
 }

@@ -6,7 +6,7 @@ use muster_domain::now_micros;
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::rows::{VOLUNTEER_COLUMNS, VolunteerRow, convert, tags_json};
 use muster_store::{Expected, Listed, Page, Result, VolunteerFilter};
-use sqlx::{Connection, PgConnection, PgExecutor, PgPool, Postgres, QueryBuilder};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres, QueryBuilder};
 use uuid::Uuid;
 
 const ENTITY: &str = "volunteer";
@@ -62,11 +62,11 @@ async fn write(ex: impl PgExecutor<'_>, v: &Volunteer, insert: bool) -> Result<(
     Ok(())
 }
 
-pub async fn get(pool: &PgPool, id: Uuid) -> Result<Volunteer> {
-    common::fetch::<VolunteerRow>(pool, "volunteers", VOLUNTEER_COLUMNS, ENTITY, id, false).await?.try_into()
+pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Volunteer> {
+    common::fetch::<VolunteerRow>(conn, "volunteers", VOLUNTEER_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(pool: &PgPool, f: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
+pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {VOLUNTEER_COLUMNS} FROM volunteers WHERE true"));
     if let Some(c) = f.candidate_id {
         qb.push(" AND candidate_id = ").push_bind(c);
@@ -90,7 +90,7 @@ pub async fn list(pool: &PgPool, f: &VolunteerFilter, page: Page) -> Result<List
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
-    let rows: Vec<VolunteerRow> = qb.build_query_as().fetch_all(pool).await.map_err(map_err)?;
+    let rows: Vec<VolunteerRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }
 

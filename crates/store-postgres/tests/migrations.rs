@@ -6,20 +6,21 @@ use muster_store_postgres::testing::fresh_store;
 #[tokio::test]
 async fn an_older_release_starts_on_a_newer_schema_but_not_on_a_half_applied_one() {
     let store = fresh_store().await;
-    let pool = store.pool();
-    let ours: i64 = sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(pool).await.unwrap();
+    let mut conn = store.connection().await.expect("a connection");
+    let ours: i64 =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations").fetch_one(&mut *conn).await.unwrap();
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99991231000000, 'from a newer release', true, '\\x00'::bytea, 0)",
     )
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .unwrap();
     store.migrate().await.expect("a newer release's migration does not stop this one");
 
     sqlx::query("UPDATE _sqlx_migrations SET success = false WHERE version = $1")
         .bind(ours)
-        .execute(pool)
+        .execute(&mut *conn)
         .await
         .unwrap();
     let err = store.migrate().await.expect_err("a half-applied migration is not skipped");
