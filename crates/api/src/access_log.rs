@@ -23,7 +23,7 @@ use crate::metrics::method_label;
 use crate::redact::scrub;
 use crate::request_id;
 use axum::body::HttpBody;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -94,8 +94,8 @@ pub fn install_panic_hook(chain: bool) {
     }));
 }
 
-/// The 500 problem that replaces a panicking handler's response (`CatchPanicLayer`).
-pub fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
+/// The 500 problem that replaces a panicking handler's response.
+fn panic_response(payload: Box<dyn Any + Send + 'static>) -> Response {
     let message = panic_message(&*payload);
     let mut resp = crate::problem::ApiError::internal(format!("handler panicked: {message}")).into_response();
     resp.extensions_mut().insert(Panicked);
@@ -112,8 +112,13 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
     }
 }
 
-/// The access log middleware; it must run inside the request-id layer.
-pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
+/// Serves `req` with `inner` and writes its access line and metrics; runs inside the
+/// request id's scope ([`crate::edge::layer`]).
+pub async fn serve<F, Fut>(st: &AppState, req: Request, inner: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let started = Instant::now();
     let method = method_label(req.method());
     let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned();
@@ -127,7 +132,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
 
     let (mut resp, panic_at) = PANIC_AT
         .scope(RefCell::new(None), async move {
-            let resp = next.run(req).await;
+            let resp = inner(req).await;
             (resp, PANIC_AT.with(|p| p.borrow_mut().take()))
         })
         .await;
@@ -264,7 +269,8 @@ fn watched(status: StatusCode) -> bool {
 ///
 /// Reads (GET, HEAD, OPTIONS) write nothing, so cancelling one loses nothing: they run in
 /// place, which spares the busiest requests a task spawn and a cross-thread wake-up.
-pub async fn detached(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+/// A panic anywhere below becomes a 500 problem ([`panic_response`]) whose access line names it.
+pub async fn detached(req: Request, next: Next) -> Response {
     let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     let run = PANIC_AT.scope(RefCell::new(None), async move {
         use futures_util::FutureExt;
@@ -288,8 +294,7 @@ pub async fn detached(req: axum::extract::Request, next: axum::middleware::Next)
             if at.is_some() {
                 let _ = PANIC_AT.try_with(|cell| cell.replace(at));
             }
-            // a panic is raised again here, where the panic layer and the access log watch
-            outcome.unwrap_or_else(|payload| std::panic::resume_unwind(payload))
+            outcome.unwrap_or_else(panic_response)
         }
         Err(e) => crate::problem::ApiError::internal(format!("request task failed: {e}")).into_response(),
     }

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod batch;
 pub mod cache;
 pub mod csv;
+pub mod edge;
+pub use edge::{HEADER_LIMIT, IMPORT_TIMEOUT};
 pub mod extract;
 pub mod flags;
 pub mod gate;
@@ -30,16 +32,14 @@ pub mod resource;
 pub mod routes;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::middleware;
 use muster_store::Store;
 use problem::ApiError;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
-use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use auth::Authenticator;
@@ -138,9 +138,6 @@ impl AppState {
     }
 }
 
-/// Largest total size of request headers; larger gets 431.
-pub const HEADER_LIMIT: usize = 16 * 1024;
-
 /// The whole API as one router.
 pub fn build_router(state: AppState) -> Router {
     build_router_with(state, Router::new())
@@ -157,18 +154,19 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(routes::admin::router())
         .merge(routes::client_errors::router())
         .merge(routes::flags::router())
-        // idempotency runs inside the gate: keys are scoped to the authenticated caller
-        .layer(middleware::from_fn_with_state(state.clone(), idempotency::layer))
+        // the gate also handles Idempotency-Key, inside: keys are scoped to the caller
         .layer(middleware::from_fn_with_state(state.clone(), gate::layer));
-    let timeout = state.request_timeout;
-    let build = state.build.header();
+    let edge = edge::Edge::new(state.clone(), state.build.header());
     let cors = cors(&state.cors_origins);
     let router = Router::new()
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .merge(v1)
         // OFREP lives outside /v1 (its paths are the protocol's) but passes the same gate
-        .merge(routes::ofrep::router().layer(middleware::from_fn_with_state(state.clone(), gate::layer)))
+        .merge(
+            routes::ofrep::router()
+                .layer(middleware::from_fn_with_state(state.clone(), gate::layer_without_idempotency)),
+        )
         .merge(extra)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })
         .method_not_allowed_fallback(|method: Method, uri: axum::http::Uri| async move {
@@ -180,13 +178,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(access_log::detached))
-        .layer(CatchPanicLayer::custom(access_log::panic_response))
-        .layer(middleware::from_fn(move |req: Request, next: Next| time_limit(timeout, req, next)))
-        .layer(middleware::from_fn(hardening))
-        // inside the request id, which its lines carry; outside the rest, to see final statuses
-        .layer(middleware::from_fn_with_state(state.clone(), access_log::layer))
-        .layer(middleware::from_fn(move |req: Request, next: Next| request_id::layer(build.clone(), req, next)))
+        .layer(middleware::from_fn_with_state(edge, edge::layer))
         .with_state(state);
     match cors {
         Some(layer) => router.layer(layer),
@@ -222,51 +214,4 @@ fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
             ])
             .max_age(Duration::from_secs(600)),
     )
-}
-
-/// Refuses oversized headers and adds the security headers a JSON API wants: nothing it
-/// returns is meant to be rendered, framed, sniffed or sent on as a referrer.
-async fn hardening(req: Request, next: Next) -> Response {
-    let header_bytes: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
-    if header_bytes > HEADER_LIMIT {
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers-too-large",
-            "Request headers too large",
-            format!("the request headers exceed {} KiB", HEADER_LIMIT / 1024),
-        )
-        .into_response();
-    }
-    let mut resp = next.run(req).await;
-    let h = resp.headers_mut();
-    for (name, value) in [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
-        (header::CONTENT_SECURITY_POLICY, "default-src 'none'; frame-ancestors 'none'"),
-        (header::STRICT_TRANSPORT_SECURITY, "max-age=63072000"),
-    ] {
-        h.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    if !h.contains_key(header::CACHE_CONTROL) {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    resp
-}
-
-/// How long a CSV import may stream: a 50 MB upload on a slow link takes minutes.
-pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
-
-async fn time_limit(limit: Duration, req: Request, next: Next) -> Response {
-    let limit = if req.uri().path().ends_with("/import") { limit.max(IMPORT_TIMEOUT) } else { limit };
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "timeout",
-            "Request timed out",
-            format!("the request took longer than {} s and was abandoned; retry later", limit.as_secs()),
-        )
-        .into_response(),
-    }
 }

@@ -6,7 +6,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,13 +32,17 @@ fn acceptable(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// Middleware: assigns the id, runs the request inside its scope, stamps the headers.
-pub async fn layer(build: HeaderValue, mut req: Request, next: Next) -> Response {
+/// Assigns the request's id (the client's when acceptable, else a fresh UUIDv7) and sets it
+/// on the request; returns it as text and as the header value the response will carry.
+pub fn assign(req: &mut Request) -> (String, HeaderValue) {
     let id = req.headers().get(&X_REQUEST_ID).and_then(acceptable).unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     let value = HeaderValue::from_str(&id).expect("checked printable ASCII");
     req.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
-    let mut resp = REQUEST_ID.scope(id, next.run(req)).await;
-    resp.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    (id, value)
+}
+
+/// Stamps the id and the build on a response.
+pub fn stamp(resp: &mut Response, id: HeaderValue, build: HeaderValue) {
+    resp.headers_mut().insert(X_REQUEST_ID.clone(), id);
     resp.headers_mut().insert(X_MUSTER_BUILD.clone(), build);
-    resp
 }
