@@ -97,8 +97,11 @@ pub fn redact_url(url: &str) -> String {
 /// Masks secrets and personal data anywhere in `text`: JWTs, bearer/basic credentials,
 /// URL passwords, credential query parameters, email addresses and phone numbers.
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    // one pass decides which patterns occur at all: most lines (every access line) hold
-    // none, and then nothing more is scanned or copied
+    // most lines (every access line) hold none of the patterns: a few byte scans show that
+    // before any regex runs; otherwise one pass of the set decides which patterns occur
+    if !may_match(text) {
+        return Cow::Borrowed(text);
+    }
     let hits = ANY.matches(text);
     if !hits.matched_any() {
         return Cow::Borrowed(text);
@@ -137,6 +140,66 @@ static ANY: LazyLock<regex::RegexSet> = LazyLock::new(|| {
     ])
     .expect("valid regex set")
 });
+
+/// False only when no pattern of [`ANY`] can match `text`: each needs a marker that a few
+/// byte scans find (`eyJ`, `bearer`/`basic`, `://`, a credential name before `=`, `@` or
+/// `%40`, `+` or `%2B`, three digits, a separator, three digits). Text that isn't ASCII
+/// goes to the regexes: their case-insensitive matching also folds `ſ` and the Kelvin sign.
+fn may_match(text: &str) -> bool {
+    use memchr::memmem::Finder;
+    // a finder is built once: building one costs more than searching an access line
+    static JWT_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"eyJ"));
+    static SCHEME_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
+    let b = text.as_bytes();
+    !text.is_ascii()
+        || JWT_START.find(b).is_some()
+        || SCHEME_END.find(b).is_some()
+        || memchr::memchr2(b'@', b'+', b).is_some()
+        || percent_marker(b)
+        || auth_scheme(b)
+        || secret_param(b)
+        || phone_shape(b)
+}
+
+/// `%40` (an encoded `@`) or `%2B` (an encoded `+`).
+fn percent_marker(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'%', b).any(|i| {
+        let code = b.get(i + 1..i + 3).unwrap_or_default();
+        code == b"40" || code.eq_ignore_ascii_case(b"2b")
+    })
+}
+
+/// `bearer` or `basic`, in any case.
+fn auth_scheme(b: &[u8]) -> bool {
+    memchr::memchr2_iter(b'b', b'B', b).any(|i| {
+        let rest = &b[i..];
+        rest.get(..6).is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
+            || rest.get(..5).is_some_and(|w| w.eq_ignore_ascii_case(b"basic"))
+    })
+}
+
+/// One of [`SECRET_PARAMS`], in any case, right before an `=`.
+fn secret_param(b: &[u8]) -> bool {
+    memchr::memchr_iter(b'=', b).any(|eq| {
+        let name_len = b[..eq].iter().rev().take_while(|c| c.is_ascii_alphabetic() || **c == b'_').count();
+        let name = &b[eq - name_len..eq];
+        SECRET_PARAMS.iter().any(|p| p.as_bytes().eq_ignore_ascii_case(name))
+    })
+}
+
+/// Three digits (maybe followed by `)`), a space, `.` or `-`, three digits, `.` or `-` and
+/// four digits: the shape [`NANP`] needs.
+fn phone_shape(b: &[u8]) -> bool {
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    memchr::memchr3_iter(b' ', b'.', b'-', b).any(|i| {
+        let end = if i > 0 && b[i - 1] == b')' { i - 1 } else { i };
+        end >= 3
+            && digits(end - 3..end)
+            && digits(i + 1..i + 4)
+            && matches!(b.get(i + 4), Some(b'.' | b'-'))
+            && digits(i + 5..i + 9)
+    })
+}
 
 /// Replaces in place, allocating only when something matched.
 fn replace(text: &mut Cow<'_, str>, re: &Regex, with: impl Fn(&Captures<'_>) -> String) {
@@ -202,6 +265,38 @@ mod tests {
             "starts_at 2026-11-07T14:00:00+00:00, capacity 50, 10.0.0.1",
         ] {
             assert_eq!(scrub(fine), fine);
+        }
+    }
+
+    #[test]
+    fn an_access_line_skips_the_regexes() {
+        let line = r#"{"timestamp":"2026-11-28T06:09:18.187637Z","level":"INFO","message":"request","kind":"access","request_id":"01a220c5-b76a-7447-a4c4-56c6762121e1","method":"GET","route":"/v1/volunteers/{id}","path":"/v1/volunteers/01a220c5-922a-7000-8000-000000001929","query":"limit=20&zip_code=02139","status":200,"latency_ms":1.284,"sub":"bench-load","client_ip":"127.0.0.1","user_agent":"wrk","bytes":346,"target":"muster::access"}"#;
+        assert!(!may_match(line));
+        for marked in ["a b@c", "x=1&Token=2", "tel 415.555.0132", "(415) 555-0132", "%2b1415", "BASIC x", "ſession=1"]
+        {
+            assert!(may_match(marked), "{marked}");
+        }
+    }
+
+    use proptest::strategy::Strategy;
+
+    proptest::proptest! {
+        /// The byte scans never skip text a pattern matches.
+        #[test]
+        fn the_quick_check_never_skips_a_match(
+            parts in proptest::collection::vec(proptest::prop_oneof![
+                "[a-zA-Z0-9 ._:/()=&?;,'\"-]{0,12}",
+                proptest::sample::select(vec![
+                    "eyJhbGci.eyJzdWIi.c2ln", "Bearer abcdefgh1234", "bAsIc\tdXNlcjpw", "https://u:p@h",
+                    "token=", "API_KEY=", "a.b@ex.org", "x%40ex.org", "+14155550132", "%2B14155550132",
+                    "415-555-0132", "(415) 555.0132", "K", "ſ", "é",
+                ]).prop_map(str::to_owned),
+            ], 0..8)
+        ) {
+            let text = parts.concat();
+            if ANY.is_match(&text) {
+                proptest::prop_assert!(may_match(&text), "{:?} matches a pattern but was skipped", text);
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 //! `main.rs` only parses the command line and calls into these.
 
 pub mod config;
+pub mod json_lines;
 pub mod logging;
 pub mod seed;
 pub mod server;

@@ -227,17 +227,10 @@ impl Write for SinkWriter<'_> {
 }
 
 fn fmt_layer(format: LogFormat, writer: BoxMakeWriter) -> Boxed {
-    let writer = Scrubbed(writer);
     match format {
-        LogFormat::Json => Box::new(
-            tracing_subscriber::fmt::layer()
-                .json()
-                .flatten_event(true)
-                .with_current_span(false)
-                .with_span_list(false)
-                .with_writer(writer),
-        ),
-        LogFormat::Pretty => Box::new(tracing_subscriber::fmt::layer().with_writer(writer)),
+        // scrubs each line itself
+        LogFormat::Json => Box::new(crate::json_lines::JsonLines::new(writer)),
+        LogFormat::Pretty => Box::new(tracing_subscriber::fmt::layer().with_writer(Scrubbed(writer))),
     }
 }
 
