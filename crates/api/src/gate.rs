@@ -9,10 +9,12 @@ use crate::AppState;
 use crate::auth::{AuthError, Scope};
 use crate::limits::{client_ip, cost_of};
 use crate::problem::ApiError;
+use crate::ratelimit::Quota;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use std::cell::RefCell;
 use std::net::SocketAddr;
 
 pub static RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
@@ -98,13 +100,33 @@ async fn gate(st: AppState, mut req: Request, next: Next, idempotent: bool) -> R
         resp.extensions_mut().insert(crate::access_log::Caller(sub));
     }
     let h = resp.headers_mut();
-    if let Ok(v) = HeaderValue::from_str(&quota.policy_header(POLICY)) {
+    if let Some(v) = policy_value(&quota) {
         h.insert(RATELIMIT_POLICY.clone(), v);
     }
     if let Ok(v) = HeaderValue::from_str(&decision.header(POLICY)) {
         h.insert(RATELIMIT.clone(), v);
     }
     resp
+}
+
+/// The `RateLimit-Policy` value for `quota`. Nearly every request on a thread has the
+/// quota of the one before (the default, or a busy caller's), so each thread keeps the
+/// last value it built instead of formatting it per request.
+fn policy_value(quota: &Quota) -> Option<HeaderValue> {
+    thread_local! {
+        static LAST: RefCell<Option<(Quota, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((q, v)) = &*last
+            && q == quota
+        {
+            return Some(v.clone());
+        }
+        let v = HeaderValue::from_str(&quota.policy_header(POLICY)).ok()?;
+        *last = Some((*quota, v.clone()));
+        Some(v)
+    })
 }
 
 fn unauthorized(e: &AuthError) -> Response {
