@@ -34,9 +34,12 @@ pub struct Attendance {
     pub event_id: Uuid,
     pub volunteer_id: Uuid,
     pub status: AttendanceStatus,
+    #[serde(serialize_with = "crate::time::rfc3339::option")]
     pub checked_in_at: Option<DateTime<Utc>>,
     pub version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

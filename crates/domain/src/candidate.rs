@@ -26,7 +26,9 @@ pub struct Candidate {
     pub website: Option<String>,
     /// Bumped by every change; the ETag is derived from it.
     pub version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -93,7 +93,9 @@ pub struct Event {
     pub title: Text,
     pub description: Option<String>,
     pub event_type: EventType,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub starts_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub ends_at: DateTime<Utc>,
     pub timezone: TimeZone,
     pub location: Option<Location>,
@@ -102,7 +104,9 @@ pub struct Event {
     pub visibility: Visibility,
     pub status: EventStatus,
     pub version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 

@@ -245,7 +245,9 @@ pub struct Flag {
     pub spec: FlagSpec,
     /// Bumped by every change; the ETag is derived from it.
     pub version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
     /// The `sub` of the administrator who made the last change.
     pub updated_by: String,

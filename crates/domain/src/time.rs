@@ -108,3 +108,103 @@ mod tests {
         }
     }
 }
+
+/// Serializes a UTC timestamp exactly as chrono's `Serialize` does (RFC 3339, `Z`, the
+/// fraction in 0, 3, 6 or 9 digits, whichever is the shortest exact one), without going
+/// through `core::fmt`: a page of 20 volunteers holds 40 timestamps, and chrono's way cost
+/// about 7% of an uncached list's CPU (perf). Timestamps chrono writes differently (years
+/// outside 0..=9999, a leap second) are left to chrono.
+pub mod rfc3339 {
+    use chrono::{DateTime, Datelike, Timelike, Utc};
+    use serde::Serializer;
+
+    /// `serialize_with` for `DateTime<Utc>` fields.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 30];
+        match write(t, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => serde::Serialize::serialize(t, s),
+        }
+    }
+
+    /// `serialize_with` for `Option<DateTime<Utc>>` fields.
+    pub fn option<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => serialize(t, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// The text in `buf`, or `None` where chrono's form differs from the fixed layout.
+    pub fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let nanos = t.nanosecond();
+        if nanos >= 1_000_000_000 {
+            return None; // a leap second
+        }
+        let mut at = 0;
+        put(buf, &mut at, year, 4);
+        for (sep, value) in
+            [(b'-', t.month()), (b'-', t.day()), (b'T', t.hour()), (b':', t.minute()), (b':', t.second())]
+        {
+            buf[at] = sep;
+            at += 1;
+            put(buf, &mut at, value, 2);
+        }
+        let (digits, fraction) = match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (3, n / 1_000_000),
+            n if n % 1_000 == 0 => (6, n / 1_000),
+            n => (9, n),
+        };
+        if digits > 0 {
+            buf[at] = b'.';
+            at += 1;
+            put(buf, &mut at, fraction, digits);
+        }
+        buf[at] = b'Z';
+        std::str::from_utf8(&buf[..=at]).ok()
+    }
+
+    /// `value` as `width` zero-padded digits at `at`.
+    fn put(buf: &mut [u8; 30], at: &mut usize, value: u32, width: u32) {
+        for place in (0..width).rev() {
+            buf[*at] = b'0' + (value / 10u32.pow(place) % 10) as u8;
+            *at += 1;
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use chrono::{DateTime, TimeZone, Utc};
+        use proptest::prelude::*;
+
+        fn ours(t: &DateTime<Utc>) -> String {
+            let mut out = Vec::new();
+            super::serialize(t, &mut serde_json::Serializer::new(&mut out)).unwrap();
+            String::from_utf8(out).unwrap()
+        }
+
+        #[test]
+        fn the_fraction_is_as_short_as_exact() {
+            let t = Utc.with_ymd_and_hms(2026, 11, 3, 18, 0, 5).unwrap();
+            let ns = chrono::Duration::nanoseconds;
+            assert_eq!(ours(&t), "\"2026-11-03T18:00:05Z\"");
+            assert_eq!(ours(&(t + ns(120_000_000))), "\"2026-11-03T18:00:05.120Z\"");
+            assert_eq!(ours(&(t + ns(187_637_000))), "\"2026-11-03T18:00:05.187637Z\"");
+            assert_eq!(ours(&(t + ns(1))), "\"2026-11-03T18:00:05.000000001Z\"");
+        }
+
+        proptest! {
+            /// Byte for byte what chrono's own Serialize writes, over its whole range.
+            #[test]
+            fn same_as_chrono(secs in -62_000_000_000i64..260_000_000_000i64, nanos in prop_oneof![
+                Just(0u32), (0u32..1000).prop_map(|m| m * 1_000_000), (0u32..1_000_000).prop_map(|u| u * 1000),
+                0u32..1_000_000_000, 1_000_000_000u32..2_000_000_000,
+            ]) {
+                let Some(t) = DateTime::from_timestamp(secs, nanos) else { return Ok(()) };
+                prop_assert_eq!(ours(&t), serde_json::to_string(&t).unwrap());
+            }
+        }
+    }
+}

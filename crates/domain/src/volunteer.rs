@@ -20,7 +20,9 @@ pub struct Volunteer {
     pub candidate_id: Option<Uuid>,
     pub tags: Vec<Tag>,
     pub version: i64,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "crate::time::rfc3339::serialize")]
     pub updated_at: DateTime<Utc>,
 }
 
