@@ -89,26 +89,28 @@ impl Pool {
             }
         };
         loop {
-            let Some(mut idle) = shared.take_idle() else { break };
+            let Some(idle) = shared.take_idle() else { break };
             if idle.born.elapsed() >= MAX_LIFETIME {
                 shared.retire(idle.conn);
                 continue;
             }
-            if idle.suspect || idle.since.elapsed() >= CHECK_AFTER_IDLE {
-                match tokio::time::timeout_at(deadline, idle.conn.ping()).await {
+            let (born, needs_check) = (idle.born, idle.suspect || idle.since.elapsed() >= CHECK_AFTER_IDLE);
+            // if this call is cancelled during the check, the guard still closes the connection
+            let mut checking = Checking { shared, conn: Some(idle.conn) };
+            if needs_check && let Some(conn) = checking.conn.as_mut() {
+                match tokio::time::timeout_at(deadline, conn.ping()).await {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) => {
                         tracing::debug!(error = %e, "dropping a PostgreSQL connection that failed its check");
-                        shared.discard(idle.conn);
                         continue;
                     }
                     Err(_) => {
-                        shared.discard(idle.conn);
                         return Err(StoreError::Unavailable("PostgreSQL did not answer a ping in time".into()));
                     }
                 }
             }
-            return Ok(Conn::new(idle.conn, idle.born, permit, shared.clone()));
+            let Some(conn) = checking.conn.take() else { continue };
+            return Ok(Conn::new(conn, born, permit, shared.clone()));
         }
         let conn = match tokio::time::timeout_at(deadline, shared.options.connect()).await {
             Ok(conn) => conn.map_err(map_err)?,
@@ -168,6 +170,21 @@ impl Shared {
     fn discard(&self, conn: PgConnection) {
         self.open.fetch_sub(1, Ordering::Relaxed);
         drop(conn);
+    }
+}
+
+/// An idle connection being checked: dropped before it passes (a failed ping, a cancelled
+/// acquire), it is closed and no longer counted as open.
+struct Checking<'a> {
+    shared: &'a Shared,
+    conn: Option<PgConnection>,
+}
+
+impl Drop for Checking<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.shared.discard(conn);
+        }
     }
 }
 

@@ -114,3 +114,23 @@ async fn the_size_bound_holds_and_a_waiter_gets_the_next_free_connection() {
     drop(b);
     assert_eq!(pool.stats().open, 2, "no connection beyond the bound was opened");
 }
+
+#[tokio::test]
+async fn an_acquire_cancelled_during_the_check_closes_the_connection_it_was_checking() {
+    let pool = pool(1, Duration::from_secs(10)).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let busy =
+        tokio::time::timeout(Duration::from_millis(50), sqlx::query("SELECT pg_sleep(0.5)").execute(&mut *conn)).await;
+    assert!(busy.is_err(), "the statement was cut off");
+    drop(conn);
+    assert_eq!((pool.stats().open, pool.stats().idle), (1, 1));
+
+    // the check (a ping behind the sleep's answer) outlasts the caller's patience
+    let gave_up = tokio::time::timeout(Duration::from_millis(50), pool.acquire()).await;
+    assert!(gave_up.is_err(), "the acquire was cancelled while checking");
+    assert_eq!((pool.stats().open, pool.stats().idle), (0, 0), "the half-checked connection is closed, not counted");
+
+    let mut fresh = pool.acquire().await.expect("a new connection");
+    let n: i64 = sqlx::query_scalar("SELECT 7::int8").fetch_one(&mut *fresh).await.unwrap();
+    assert_eq!((n, pool.stats().open), (7, 1));
+}
