@@ -271,24 +271,27 @@ fn watched(status: StatusCode) -> bool {
 /// place, which spares the busiest requests a task spawn and a cross-thread wake-up.
 /// A panic anywhere below becomes a 500 problem ([`panic_response`]) whose access line names it.
 pub async fn detached(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
     let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let caught = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+    if reads {
+        // in place, inside the access log's own panic scope, which the hook fills
+        return caught.await.unwrap_or_else(panic_response);
+    }
+    // a task has no task-locals of its own: it gets a panic scope and the request id, and
+    // the panic location is carried back to the access log's scope
+    let request_id = crate::request_id::current();
     let run = PANIC_AT.scope(RefCell::new(None), async move {
-        use futures_util::FutureExt;
-        let outcome = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await;
+        let outcome = caught.await;
         (outcome, PANIC_AT.with(|p| p.borrow_mut().take()))
     });
-    let finished = if reads {
-        Ok(run.await)
-    } else {
-        let request_id = crate::request_id::current();
-        tokio::spawn(async move {
-            match request_id {
-                Some(id) => crate::request_id::scope(id, run).await,
-                None => run.await,
-            }
-        })
-        .await
-    };
+    let finished = tokio::spawn(async move {
+        match request_id {
+            Some(id) => crate::request_id::scope(id, run).await,
+            None => run.await,
+        }
+    })
+    .await;
     match finished {
         Ok((outcome, at)) => {
             if at.is_some() {

@@ -18,15 +18,16 @@ async fn backend_pid(conn: &mut Conn) -> i32 {
     sqlx::query_scalar("SELECT pg_backend_pid()").fetch_one(&mut **conn).await.expect("pg_backend_pid")
 }
 
-async fn terminate(pool: &Pool, pid: i32) {
-    let mut other = pool.acquire().await.expect("a second connection");
+/// Ends backend `pid` from a connection of its own, outside the pool under test.
+async fn terminate(pid: i32) {
+    let options = PgConnectOptions::from_str(&database_url().await).expect("test URL");
+    let mut killer = sqlx::ConnectOptions::connect(&options).await.expect("a connection to kill with");
     let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
         .bind(pid)
-        .fetch_one(&mut *other)
+        .fetch_one(&mut killer)
         .await
         .expect("pg_terminate_backend");
     assert!(killed, "backend {pid} was terminated");
-    drop(other.settle(Ok::<(), StoreError>(())));
 }
 
 #[tokio::test]
@@ -48,7 +49,7 @@ async fn a_connection_that_lost_its_server_is_closed_not_reused() {
     let pool = pool(4, Duration::from_secs(10)).await;
     let mut conn = pool.acquire().await.unwrap();
     let pid = backend_pid(&mut conn).await;
-    terminate(&pool, pid).await;
+    terminate(pid).await;
 
     let lost = sqlx::query("SELECT 1").execute(&mut *conn).await.map_err(muster_store_postgres::map_err);
     assert!(matches!(lost, Err(StoreError::Unavailable(_))), "a terminated backend is a lost connection: {lost:?}");
@@ -87,9 +88,7 @@ async fn a_cancelled_operation_leaves_a_connection_that_is_checked_before_reuse(
         tokio::time::timeout(Duration::from_millis(50), sqlx::query("SELECT pg_sleep(0.3)").execute(&mut *conn)).await;
     assert!(cancelled.is_err());
     drop(conn);
-    let killer = PgConnectOptions::from_str(&database_url().await).unwrap();
-    let mut killer = sqlx::ConnectOptions::connect(&killer).await.unwrap();
-    sqlx::query("SELECT pg_terminate_backend($1)").bind(pid).execute(&mut killer).await.unwrap();
+    terminate(pid).await;
     let mut replaced = pool.acquire().await.expect("a fresh connection replaces the dead one");
     assert_ne!(backend_pid(&mut replaced).await, pid);
     assert_eq!(pool.stats().open, 1);
