@@ -48,12 +48,12 @@ pub async fn insert(conn: &mut PgConnection, r: &ClientReport) -> Result<()> {
 pub async fn list(conn: &mut PgConnection, q: &ClientReportQuery) -> Result<Listed<ClientReport>> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM client_reports WHERE ($1::timestamptz IS NULL OR received_at >= $1) \
-         AND ($2::text IS NULL OR level = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC LIMIT $4"
+         AND ($2::text IS NULL OR level = $2) AND ($3::uuid IS NULL OR id < $3) ORDER BY id DESC{}",
+        q.page.limit_sql()
     ))
     .bind(q.since)
     .bind(q.level.map(ReportLevel::as_str))
     .bind(q.page.after)
-    .bind(q.page.fetch())
     .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;

@@ -147,11 +147,11 @@ pub async fn delete(conn: &mut PgConnection, key: &str, expected: Expected, acto
 pub async fn changes(conn: &mut PgConnection, q: &FlagChangeQuery) -> Result<Listed<FlagChange>> {
     let rows: Vec<FlagChangeRow> = sqlx::query_as(&format!(
         "SELECT {FLAG_CHANGE_COLUMNS} FROM flag_changes WHERE ($1::text IS NULL OR flag_key = $1) \
-         AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+         AND ($2::uuid IS NULL OR id < $2) ORDER BY id DESC{}",
+        q.page.limit_sql()
     ))
     .bind(&q.key)
     .bind(q.page.after)
-    .bind(q.page.fetch())
     .fetch_all(&mut *conn)
     .await
     .map_err(map_err)?;

@@ -89,7 +89,7 @@ pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> R
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }
-    qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
+    qb.push(" ORDER BY id").push(page.limit_sql());
     let rows: Vec<VolunteerRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }

@@ -136,7 +136,7 @@ pub async fn list(reader: &SqlitePool, f: &AttendanceFilter, page: Page) -> Resu
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }
-    qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
+    qb.push(" ORDER BY id").push(page.limit_sql());
     let rows: Vec<AttendanceRow> = qb.build_query_as().fetch_all(reader).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |a: &Attendance| a.id))
 }

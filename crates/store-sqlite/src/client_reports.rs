@@ -57,7 +57,7 @@ pub async fn list(reader: &SqlitePool, q: &ClientReportQuery) -> Result<Listed<C
         // ids are UUIDv7 stored as big-endian blobs: byte order is arrival order
         qb.push(" AND id < ").push_bind(after);
     }
-    qb.push(" ORDER BY id DESC LIMIT ").push_bind(q.page.fetch());
+    qb.push(" ORDER BY id DESC").push(q.page.limit_sql());
     let rows: Vec<Row> = qb.build_query_as().fetch_all(reader).await.map_err(map_err)?;
     let rows = rows.into_iter().map(report).collect::<Result<Vec<_>>>()?;
     Ok(q.page.finish(rows, |r| r.id))

@@ -91,7 +91,7 @@ pub async fn list(reader: &SqlitePool, f: &EventFilter, page: Page) -> Result<Li
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }
-    qb.push(" ORDER BY id LIMIT ").push_bind(page.fetch());
+    qb.push(" ORDER BY id").push(page.limit_sql());
     let rows: Vec<EventRow> = qb.build_query_as().fetch_all(reader).await.map_err(map_err)?;
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }

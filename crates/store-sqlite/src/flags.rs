@@ -142,7 +142,7 @@ pub async fn changes(reader: &SqlitePool, q: &FlagChangeQuery) -> Result<Listed<
     if let Some(after) = q.page.after {
         qb.push(" AND id < ").push_bind(after);
     }
-    qb.push(" ORDER BY id DESC LIMIT ").push_bind(q.page.fetch());
+    qb.push(" ORDER BY id DESC").push(q.page.limit_sql());
     let rows: Vec<FlagChangeRow> = qb.build_query_as().fetch_all(reader).await.map_err(map_err)?;
     let rows = rows.into_iter().map(FlagChange::try_from).collect::<Result<Vec<_>>>()?;
     Ok(q.page.finish(rows, |c| c.id))

@@ -4,35 +4,32 @@
 //! Lists and variants are JSON columns (jsonb on PostgreSQL, text on SQLite); a flag read
 //! back is normalised again, so a row edited by hand still evaluates by the rules.
 
+use crate::row_type::row_type;
 use crate::{FlagAction, FlagChange, StoreError};
 use chrono::{DateTime, Utc};
 use muster_domain::flag::{Flag, FlagKey, FlagSpec, Rollout, Variant};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Column lists in the order the row types expect.
-pub const FLAG_COLUMNS: &str = "key, description, enabled, rollout_hundredths, allow_list, deny_list, variants, \
-     off_variant, version, created_at, updated_at, updated_by";
-pub const FLAG_CHANGE_COLUMNS: &str = "id, flag_key, action, actor, at, before, after";
-
 fn corrupt(what: &str, e: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} does not parse: {e}"))
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct FlagRow {
-    pub key: String,
-    pub description: Option<String>,
-    pub enabled: bool,
-    pub rollout_hundredths: i32,
-    pub allow_list: Json<Vec<String>>,
-    pub deny_list: Json<Vec<String>>,
-    pub variants: Json<Vec<Variant>>,
-    pub off_variant: Option<String>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub updated_by: String,
+row_type! {
+    pub struct FlagRow, FLAG_COLUMNS {
+        key: String,
+        description: Option<String>,
+        enabled: bool,
+        rollout_hundredths: i32,
+        allow_list: Json<Vec<String>>,
+        deny_list: Json<Vec<String>>,
+        variants: Json<Vec<Variant>>,
+        off_variant: Option<String>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+        updated_by: String,
+    }
 }
 
 impl TryFrom<FlagRow> for Flag {
@@ -64,15 +61,16 @@ pub fn flags(rows: Vec<FlagRow>) -> Result<Vec<Flag>, StoreError> {
     rows.into_iter().map(Flag::try_from).collect()
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct FlagChangeRow {
-    pub id: Uuid,
-    pub flag_key: String,
-    pub action: String,
-    pub actor: String,
-    pub at: DateTime<Utc>,
-    pub before: Option<Json<serde_json::Value>>,
-    pub after: Option<Json<serde_json::Value>>,
+row_type! {
+    pub struct FlagChangeRow, FLAG_CHANGE_COLUMNS {
+        id: Uuid,
+        flag_key: String,
+        action: String,
+        actor: String,
+        at: DateTime<Utc>,
+        before: Option<Json<serde_json::Value>>,
+        after: Option<Json<serde_json::Value>>,
+    }
 }
 
 impl TryFrom<FlagChangeRow> for FlagChange {

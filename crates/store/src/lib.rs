@@ -16,6 +16,8 @@ pub mod idempotency;
 mod observability;
 mod page;
 #[cfg(feature = "sql")]
+mod row_type;
+#[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "sql")]
 pub mod sql_batch;

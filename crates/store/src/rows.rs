@@ -1,10 +1,11 @@
 //! Rows as both SQL backends read them, and their conversion into domain values.
 //!
-//! `FromRow` derives generically over the driver, so PostgreSQL and SQLite share these
-//! types: each backend only chooses column types that decode into them (uuid/blob,
-//! timestamptz/text, jsonb/json text).
+//! `FromRow` is generic over the driver (see [`crate::row_type`]), so PostgreSQL and
+//! SQLite share these types: each backend only chooses column types that decode into them
+//! (uuid/blob, timestamptz/text, jsonb/json text).
 
 use crate::StoreError;
+use crate::row_type::row_type;
 use chrono::{DateTime, NaiveDate, Utc};
 use muster_domain::attendance::{Attendance, AttendanceStatus};
 use muster_domain::candidate::{Candidate, CandidateStatus};
@@ -15,33 +16,24 @@ use muster_domain::{Email, Phone, TimeZone, ZipCode};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-/// Column lists in the order the row types expect.
-pub const CANDIDATE_COLUMNS: &str =
-    "id, name, office, district, party, election_date, status, website, version, created_at, updated_at";
-pub const VOLUNTEER_COLUMNS: &str =
-    "id, first_name, last_name, email, phone, zip_code, candidate_id, tags, version, created_at, updated_at";
-pub const EVENT_COLUMNS: &str = "id, candidate_id, title, description, event_type, starts_at, ends_at, timezone, \
-     location, virtual_url, capacity, visibility, status, version, created_at, updated_at";
-pub const ATTENDANCE_COLUMNS: &str =
-    "id, event_id, volunteer_id, status, checked_in_at, version, created_at, updated_at";
-
 fn corrupt(what: &str, e: &str) -> StoreError {
     StoreError::Internal(format!("stored {what} does not parse: {e}"))
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct CandidateRow {
-    pub id: Uuid,
-    pub name: String,
-    pub office: String,
-    pub district: Option<String>,
-    pub party: Option<String>,
-    pub election_date: Option<NaiveDate>,
-    pub status: String,
-    pub website: Option<String>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+row_type! {
+    pub struct CandidateRow, CANDIDATE_COLUMNS {
+        id: Uuid,
+        name: String,
+        office: String,
+        district: Option<String>,
+        party: Option<String>,
+        election_date: Option<NaiveDate>,
+        status: String,
+        website: Option<String>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<CandidateRow> for Candidate {
@@ -63,19 +55,20 @@ impl TryFrom<CandidateRow> for Candidate {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct VolunteerRow {
-    pub id: Uuid,
-    pub first_name: String,
-    pub last_name: String,
-    pub email: String,
-    pub phone: Option<String>,
-    pub zip_code: Option<String>,
-    pub candidate_id: Option<Uuid>,
-    pub tags: Json<Vec<Tag>>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+row_type! {
+    pub struct VolunteerRow, VOLUNTEER_COLUMNS {
+        id: Uuid,
+        first_name: String,
+        last_name: String,
+        email: String,
+        phone: Option<String>,
+        zip_code: Option<String>,
+        candidate_id: Option<Uuid>,
+        tags: Json<Vec<Tag>>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<VolunteerRow> for Volunteer {
@@ -97,24 +90,25 @@ impl TryFrom<VolunteerRow> for Volunteer {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct EventRow {
-    pub id: Uuid,
-    pub candidate_id: Uuid,
-    pub title: String,
-    pub description: Option<String>,
-    pub event_type: String,
-    pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
-    pub timezone: String,
-    pub location: Option<Json<Location>>,
-    pub virtual_url: Option<String>,
-    pub capacity: Option<i32>,
-    pub visibility: String,
-    pub status: String,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+row_type! {
+    pub struct EventRow, EVENT_COLUMNS {
+        id: Uuid,
+        candidate_id: Uuid,
+        title: String,
+        description: Option<String>,
+        event_type: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+        timezone: String,
+        location: Option<Json<Location>>,
+        virtual_url: Option<String>,
+        capacity: Option<i32>,
+        visibility: String,
+        status: String,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<EventRow> for Event {
@@ -141,16 +135,17 @@ impl TryFrom<EventRow> for Event {
     }
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct AttendanceRow {
-    pub id: Uuid,
-    pub event_id: Uuid,
-    pub volunteer_id: Uuid,
-    pub status: String,
-    pub checked_in_at: Option<DateTime<Utc>>,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
+row_type! {
+    pub struct AttendanceRow, ATTENDANCE_COLUMNS {
+        id: Uuid,
+        event_id: Uuid,
+        volunteer_id: Uuid,
+        status: String,
+        checked_in_at: Option<DateTime<Utc>>,
+        version: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
 }
 
 impl TryFrom<AttendanceRow> for Attendance {
@@ -182,3 +177,22 @@ pub fn tags_json(tags: &[Tag]) -> Json<Vec<Tag>> {
 /// An idempotency key as stored: fingerprint, response (once recorded), when it was
 /// claimed, and what its request wrote (recorded in the write's transaction).
 pub type IdempotencyRow = (String, Option<Json<crate::StoredResponse>>, DateTime<Utc>, Option<String>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_lists_follow_the_field_order() {
+        assert_eq!(
+            VOLUNTEER_COLUMNS,
+            "id, first_name, last_name, email, phone, zip_code, candidate_id, tags, version, created_at, updated_at"
+        );
+        assert_eq!(
+            ATTENDANCE_COLUMNS,
+            "id, event_id, volunteer_id, status, checked_in_at, version, created_at, updated_at"
+        );
+        assert!(EVENT_COLUMNS.starts_with("id, candidate_id, title, description, event_type, starts_at"));
+        assert!(CANDIDATE_COLUMNS.ends_with("website, version, created_at, updated_at"));
+    }
+}
