@@ -50,7 +50,7 @@ async fn gate(st: AppState, mut req: Request, next: Next, idempotent: bool) -> R
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = st.auth.authenticate(authorization).await;
     let (key, quota) = match &auth {
-        Ok(p) => (format!("sub:{}", p.subject), st.limits.quota_for(&p.subject)),
+        Ok(p) => (["sub:", p.subject.as_str()].concat(), st.limits.quota_for(&p.subject)),
         Err(_) => {
             let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
             let xff = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
