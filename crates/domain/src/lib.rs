@@ -18,7 +18,7 @@ mod time;
 
 pub use contact::{Email, Phone, ZipCode};
 pub use error::{FieldError, ValidationErrors};
-pub use time::{EventWindow, TimeZone, now_micros, parse_timestamp, truncate_micros};
+pub use time::{EventWindow, TimeZone, now_micros, parse_timestamp, rfc3339, truncate_micros};
 
 /// A field of a partial update: absent (keep), or set to a value (`None` clears a nullable
 /// field). `Option<Option<T>>` would say the same, less clearly.

@@ -137,11 +137,30 @@ pub mod rfc3339 {
 
     /// The text in `buf`, or `None` where chrono's form differs from the fixed layout.
     pub fn write<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
-        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let nanos = t.nanosecond();
         if nanos >= 1_000_000_000 {
             return None; // a leap second
         }
+        let (digits, fraction) = match nanos {
+            0 => (0, 0),
+            n if n % 1_000_000 == 0 => (3, n / 1_000_000),
+            n if n % 1_000 == 0 => (6, n / 1_000),
+            n => (9, n),
+        };
+        layout(t, buf, digits, fraction)
+    }
+
+    /// The same layout with the fraction always in six digits, as tracing-subscriber
+    /// stamps log lines (a leap second's fraction reads `.999999`); `None` for a year
+    /// outside 0..=9999.
+    pub fn write_micros<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30]) -> Option<&'b str> {
+        layout(t, buf, 6, (t.nanosecond() / 1_000).min(999_999))
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS`, then `.` and `fraction` in `digits` digits unless `digits`
+    /// is 0, then `Z`.
+    fn layout<'b>(t: &DateTime<Utc>, buf: &'b mut [u8; 30], digits: u32, fraction: u32) -> Option<&'b str> {
+        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let mut at = 0;
         put(buf, &mut at, year, 4);
         for (sep, value) in
@@ -151,12 +170,6 @@ pub mod rfc3339 {
             at += 1;
             put(buf, &mut at, value, 2);
         }
-        let (digits, fraction) = match nanos {
-            0 => (0, 0),
-            n if n % 1_000_000 == 0 => (3, n / 1_000_000),
-            n if n % 1_000 == 0 => (6, n / 1_000),
-            n => (9, n),
-        };
         if digits > 0 {
             buf[at] = b'.';
             at += 1;

@@ -12,6 +12,7 @@
 //! format and one to scrub ([`scrub`]), and the buffer is reused.
 
 use muster_api::redact::scrub;
+use muster_domain::rfc3339;
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -83,30 +84,16 @@ fn level(level: Level) -> &'static str {
     }
 }
 
-/// `2026-11-28T06:09:18.187637Z`, as tracing-subscriber's timer writes it.
+/// `2026-11-28T06:09:18.187637Z`, as tracing-subscriber's timer writes it (the layout
+/// is the domain's [`rfc3339::write_micros`]; a year outside 0..=9999 gets its sign).
 fn timestamp(line: &mut String, now: chrono::DateTime<chrono::Utc>) {
-    use chrono::{Datelike, Timelike};
-    let year = now.year();
-    if (0..=9999).contains(&year) {
-        digits(line, year as u32, 4);
-    } else {
-        let _ = write!(line, "{year:+}");
-    }
-    for (sep, value) in
-        [('-', now.month()), ('-', now.day()), ('T', now.hour()), (':', now.minute()), (':', now.second())]
-    {
-        line.push(sep);
-        digits(line, value, 2);
-    }
-    line.push('.');
-    digits(line, now.timestamp_subsec_micros().min(999_999), 6);
-    line.push('Z');
-}
-
-/// `value` with `width` digits, zero-padded (`value` has no more digits than that).
-fn digits(line: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        line.push(char::from(b'0' + (value / 10u32.pow(place) % 10) as u8));
+    let mut buf = [0u8; 30];
+    match rfc3339::write_micros(&now, &mut buf) {
+        Some(text) => line.push_str(text),
+        None => {
+            use chrono::Datelike;
+            let _ = write!(line, "{:+}{}", now.year(), now.format("-%m-%dT%H:%M:%S%.6fZ"));
+        }
     }
 }
 
@@ -303,5 +290,9 @@ mod tests {
         let t = chrono::Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(6);
         timestamp(&mut line, t);
         assert_eq!(line, "2026-01-02T03:04:05.000006Z");
+        line.clear();
+        let far = chrono::Utc.with_ymd_and_hms(10000, 1, 2, 3, 4, 5).unwrap() + chrono::Duration::microseconds(6);
+        timestamp(&mut line, far);
+        assert_eq!(line, "+10000-01-02T03:04:05.000006Z");
     }
 }
