@@ -25,7 +25,6 @@ use crate::request_id;
 use axum::body::HttpBody;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::any::Any;
 use std::cell::RefCell;
@@ -280,7 +279,7 @@ fn watched(status: StatusCode) -> bool {
     )
 }
 
-/// Runs the rest of the request in a task of its own, so that a client hanging up (or the
+/// Runs the rest of the request (`run`) in a task of its own, so that a client hanging up (or the
 /// request timeout) no longer cancels it half way: a write that started finishes, and its
 /// database transaction is committed or rolled back, never abandoned mid-`BEGIN` (a
 /// connection cut off there could go back to the pool still inside a transaction, and a
@@ -289,10 +288,14 @@ fn watched(status: StatusCode) -> bool {
 /// Reads (GET, HEAD, OPTIONS) write nothing, so cancelling one loses nothing: they run in
 /// place, which spares the busiest requests a task spawn and a cross-thread wake-up.
 /// A panic anywhere below becomes a 500 problem ([`panic_response`]) whose access line names it.
-pub async fn detached(req: Request, next: Next) -> Response {
+pub async fn detached<F, Fut>(req: Request, run: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response> + Send + 'static,
+{
     use futures_util::FutureExt;
     let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let caught = std::panic::AssertUnwindSafe(next.run(req)).catch_unwind();
+    let caught = std::panic::AssertUnwindSafe(run(req)).catch_unwind();
     if reads {
         // in place, inside the access log's own panic scope, which the hook fills
         return caught.await.unwrap_or_else(panic_response);

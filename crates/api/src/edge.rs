@@ -1,10 +1,10 @@
 //! The one middleware around every route: request id, access line and metrics, header
 //! limit, time limit, panic handling, security headers, and running writes to completion.
 //!
-//! These were six layers. Each `from_fn` layer clones the boxed service below it and boxes
-//! a future on every request, which a profile of a cached GET put at about a tenth of the
-//! server's CPU; as steps of one function they cost nothing of the kind. The order is the
-//! layers' order, outermost first:
+//! These were eight layers (six here, the body limit, and the gate on `/v1`). Each layer
+//! clones the boxed service below it and boxes a future on every request, which a profile of
+//! a cached GET put at about a tenth of the server's CPU; as steps of one function they cost
+//! nothing of the kind. The order is the layers' order, outermost first:
 //!
 //! 1. the request id ([`request_id`]): its scope covers everything below, so every line
 //!    and problem body names it, and the response carries it and the build;
@@ -13,11 +13,17 @@
 //! 4. the time limit: a request running longer gets a 503 `timeout` problem;
 //! 5. [`access_log::detached`]: a panic becomes a 500 problem, and writes run in a task of
 //!    their own so a client hanging up cannot cut them off half way;
-//! 6. the security headers, on whatever comes back.
+//! 6. for `/v1` and `/ofrep` routes, the gate ([`gate::guard`]): authentication, rate
+//!    limit, scope, idempotency keys;
+//! 7. the security headers, on whatever comes back.
+//!
+//! The edge is applied to every route (`Router::layer`), so it runs after routing and knows
+//! the matched route; the gate is a step here rather than a layer on the `/v1` routes for the
+//! same reason as above.
 
 use crate::problem::ApiError;
-use crate::{AppState, access_log, request_id};
-use axum::extract::{Request, State};
+use crate::{AppState, access_log, gate, request_id};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -51,7 +57,9 @@ pub async fn layer(State(edge): State<Edge>, mut req: Request, next: Next) -> Re
                 Some(refused) => refused,
                 None => {
                     let limit = time_limit(st.request_timeout, &req);
-                    match tokio::time::timeout(limit, access_log::detached(req, next)).await {
+                    let gated = gate::for_route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+                    let run = |req| pass(st.clone(), req, next, gated);
+                    match tokio::time::timeout(limit, access_log::detached(req, run)).await {
                         Ok(resp) => resp,
                         Err(_) => timed_out(limit),
                     }
@@ -63,6 +71,14 @@ pub async fn layer(State(edge): State<Edge>, mut req: Request, next: Next) -> Re
     .await;
     request_id::stamp(&mut resp, id_header, build.clone());
     resp
+}
+
+/// The handler, behind the gate when the route has one (see [`gate::for_route`]).
+async fn pass(st: AppState, req: Request, next: Next, gated: Option<bool>) -> Response {
+    match gated {
+        Some(idempotent) => gate::guard(st, req, next, idempotent).await,
+        None => next.run(req).await,
+    }
 }
 
 /// The 431 for headers larger than [`HEADER_LIMIT`] in all.

@@ -34,19 +34,26 @@ pub fn needed_scope(method: &Method, path: &str) -> Scope {
     }
 }
 
-/// The gate for `/v1`: a POST that passes it is also checked for its `Idempotency-Key`
-/// ([`crate::idempotency::layer`]), keyed to the caller the gate authenticated. One layer
-/// instead of two spares every request a layer's boxed clone and future.
-pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    gate(st, req, next, true).await
+/// Which gate a matched route passes: `Some(true)` for `/v1` (with idempotency keys),
+/// `Some(false)` for `/ofrep` (evaluating a flag writes nothing), `None` for the rest
+/// (probes, docs, version, and requests that matched no route).
+pub fn for_route(route: Option<&str>) -> Option<bool> {
+    let route = route?;
+    if route.starts_with("/v1/") {
+        Some(true)
+    } else if route.starts_with("/ofrep/") {
+        Some(false)
+    } else {
+        None
+    }
 }
 
-/// The gate for `/ofrep`, without idempotency keys (evaluating a flag writes nothing).
-pub async fn layer_without_idempotency(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    gate(st, req, next, false).await
-}
-
-async fn gate(st: AppState, mut req: Request, next: Next, idempotent: bool) -> Response {
+/// Serves `req` behind the gate: authenticated, charged, scope-checked, and for `/v1` a POST
+/// that passes is also checked for its `Idempotency-Key` ([`crate::idempotency::layer`]),
+/// keyed to the caller the gate authenticated. Called by the edge ([`crate::edge`]) for
+/// gated routes rather than being a layer of its own: each layer clones the boxed service
+/// below it and boxes a future on every request.
+pub async fn guard(st: AppState, mut req: Request, next: Next, idempotent: bool) -> Response {
     let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
     let auth = st.auth.authenticate(authorization).await;
     let (key, quota) = match &auth {
@@ -84,8 +91,9 @@ async fn gate(st: AppState, mut req: Request, next: Next, idempotent: bool) -> R
                 let open = req.uri().path() == crate::routes::client_errors::PATH;
                 if open || principal.scopes.allows(needed) {
                     req.extensions_mut().insert(principal);
-                    if idempotent {
-                        crate::idempotency::layer(State(st.clone()), req, next).await
+                    if idempotent && crate::idempotency::applies(&req) {
+                        // boxed: only keyed POSTs take this path, and its future is kilobytes
+                        Box::pin(crate::idempotency::layer(State(st.clone()), req, next)).await
                     } else {
                         next.run(req).await
                     }

@@ -25,9 +25,16 @@ pub static IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent
 /// Response headers worth replaying.
 const KEPT_HEADERS: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
+/// Whether [`layer`] has anything to do: a POST with an `Idempotency-Key`, except imports,
+/// which stream and answer the header themselves (they refuse it).
+pub fn applies(req: &Request) -> bool {
+    req.method() == Method::POST
+        && !req.uri().path().ends_with("/import")
+        && req.headers().contains_key(&IDEMPOTENCY_KEY)
+}
+
 pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Response {
-    // imports stream; they answer an Idempotency-Key themselves (they refuse it)
-    if req.method() != Method::POST || req.uri().path().ends_with("/import") {
+    if !applies(&req) {
         return next.run(req).await;
     }
     let Some(raw) = req.headers().get(&IDEMPOTENCY_KEY) else { return next.run(req).await };

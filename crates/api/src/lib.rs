@@ -32,7 +32,6 @@ pub mod resource;
 pub mod routes;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
 use muster_store::Store;
@@ -146,7 +145,13 @@ pub fn build_router(state: AppState) -> Router {
 /// The API with `extra` routes served inside the same layers (request id, access log,
 /// panic handling); tests mount handlers that misbehave on purpose this way.
 pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let v1 = Router::new()
+    let edge = edge::Edge::new(state.clone(), state.build.header());
+    let cors = cors(&state.cors_origins);
+    // the edge puts the /v1 routes, and OFREP's (outside /v1: its paths are the protocol's),
+    // behind the gate (gate::for_route)
+    let router = Router::new()
+        .merge(routes::ops::router())
+        .merge(routes::docs::router())
         .merge(routes::candidates::router())
         .merge(routes::volunteers::router())
         .merge(routes::events::router())
@@ -154,19 +159,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
         .merge(routes::admin::router())
         .merge(routes::client_errors::router())
         .merge(routes::flags::router())
-        // the gate also handles Idempotency-Key, inside: keys are scoped to the caller
-        .layer(middleware::from_fn_with_state(state.clone(), gate::layer));
-    let edge = edge::Edge::new(state.clone(), state.build.header());
-    let cors = cors(&state.cors_origins);
-    let router = Router::new()
-        .merge(routes::ops::router())
-        .merge(routes::docs::router())
-        .merge(v1)
-        // OFREP lives outside /v1 (its paths are the protocol's) but passes the same gate
-        .merge(
-            routes::ofrep::router()
-                .layer(middleware::from_fn_with_state(state.clone(), gate::layer_without_idempotency)),
-        )
+        .merge(routes::ofrep::router())
         .merge(extra)
         .fallback(|| async { ApiError::not_found("no route matches this path; see /openapi.json") })
         .method_not_allowed_fallback(|method: Method, uri: axum::http::Uri| async move {
@@ -177,7 +170,6 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
                 format!("{method} is not allowed on {}; the Allow header lists the methods it takes", uri.path()),
             )
         })
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(edge, edge::layer))
         .with_state(state);
     match cors {

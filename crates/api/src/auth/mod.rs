@@ -143,7 +143,8 @@ impl Authenticator {
             }
         } else if ASYMMETRIC_ALGS.contains(&header.alg) {
             match &self.jwks {
-                Some(jwks) => jwks.key_for(header.kid.as_deref(), header.alg).await.map_err(invalid)?,
+                // boxed: a JWKS fetch is rare, and its future would size every request's
+                Some(jwks) => Box::pin(jwks.key_for(header.kid.as_deref(), header.alg)).await.map_err(invalid)?,
                 None => {
                     return Err(invalid("tokens signed with public-key algorithms are not accepted by this server"));
                 }

@@ -181,7 +181,9 @@ impl RateLimiter {
     pub async fn check_detailed(&self, key: &str, quota: &Quota, cost: u32) -> (Decision, Backend) {
         match &self.inner.redis {
             None => (self.inner.local.check(key, quota, cost), Backend::Local),
-            Some(redis) => redis.check(key, quota, cost, &self.inner.local).await,
+            // boxed: the Redis round trip's future is kilobytes, and every request's future
+            // (the edge's, boxed and moved whole) would carry it even with a local limiter
+            Some(redis) => Box::pin(redis.check(key, quota, cost, &self.inner.local)).await,
         }
     }
 
