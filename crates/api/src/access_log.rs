@@ -153,7 +153,7 @@ where
         status: status.as_u16(),
         // whole microseconds, so the field reads 5.124 rather than 5.124499999999999
         latency_ms: elapsed.as_micros() as f64 / 1000.0,
-        sub: resp.extensions().get::<Caller>().map(|c| scrub(&c.0).into_owned()),
+        sub: resp.extensions().get::<Caller>().map(|c| bounded(&c.0, 256)),
         client_ip: ip.as_deref(),
         user_agent: user_agent.as_deref(),
         bytes: body_bytes(&resp),
@@ -185,8 +185,17 @@ fn ip_text(ip: IpAddr) -> String {
     }
 }
 
-/// Client-chosen text for a field: scrubbed, and cut so a 16 KiB URL cannot bloat every line.
+/// Client-chosen text for a field, cut so a 16 KiB URL cannot bloat every line.
+///
+/// The log writers scrub every finished line ([`crate::redact`]); the field is scrubbed here
+/// as well only where that pass could miss something: when the text is cut (half a token no
+/// longer looks like one) or holds anything but printable ASCII (the writers escape control
+/// characters, and an escape can split a pattern). Printable ASCII stands in the line as it
+/// stands here, so scrubbing it twice would only double the work on every request.
 fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
+        return text.to_owned();
+    }
     let clean = scrub(text);
     match clean.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &clean[..at]),
