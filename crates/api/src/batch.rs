@@ -17,7 +17,10 @@ use muster_domain::input::{Fields, kind, uuid};
 use muster_domain::{FieldError, ValidationErrors};
 use muster_store::{BatchError, BatchOp, BatchOptions, StoreError};
 use serde::Serialize;
+use serde::de::{self, DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value, json};
+use std::fmt;
+use std::marker::PhantomData;
 
 /// Batches processed at once (the rest queue): bounds memory under load.
 pub const DEFAULT_BATCH_CONCURRENCY: usize = 4;
@@ -125,7 +128,9 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     // A bulkhead: each batch in flight holds its body, rows and results (a few MiB for
     // 1000 rows); more wait their turn instead of growing memory with the load.
     let _slot = st.batch_slots.clone().acquire_owned().await.map_err(|_| ApiError::internal("batch slots closed"))?;
-    let mut body = crate::extract::read_object(req, crate::BATCH_BODY_LIMIT).await?.0;
+    let bytes = crate::extract::read_json(req, crate::BATCH_BODY_LIMIT).await?;
+    let (body, operations) = read_body::<R>(&bytes, st.batch_max)?;
+    drop(bytes);
     let mut f = Fields::new(&body, &["atomic", "operations"]);
     let atomic = f.optional("atomic", |v| v.as_bool().ok_or_else(|| format!("must be true or false, not {}", kind(v))));
     let _ = f.required("operations", |v| match v {
@@ -134,26 +139,22 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     });
     f.finish(|| ())?;
     let atomic = atomic.unwrap_or(false);
-    // taken out of the body, not copied: a batch's memory is mostly its operations
-    let items = match body.remove("operations") {
-        Some(Value::Array(items)) => items,
-        _ => Vec::new(),
+    // the checks above refused anything but an array
+    let Some(Operations::Array { items, len }) = operations else {
+        return Err(ValidationErrors::single("operations", "must be an array of operations").into());
     };
-    drop(body);
-    if items.is_empty() {
+    if len == 0 {
         return Err(ValidationErrors::single("operations", "must hold at least one operation").into());
     }
-    if items.len() > st.batch_max {
+    if len > st.batch_max {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "batch-too-large",
             "Batch too large",
-            format!("a batch holds at most {} operations; this one has {}: split it", st.batch_max, items.len()),
+            format!("a batch holds at most {} operations; this one has {len}: split it", st.batch_max),
         ));
     }
-    let parsed: Vec<Parsed<R>> = items.iter().map(parse_op::<R>).collect();
-    let creates: Vec<bool> = items.iter().map(|v| v.get("op").and_then(Value::as_str) == Some("create")).collect();
-    drop(items);
+    let (parsed, creates): (Vec<Parsed<R>>, Vec<bool>) = items.into_iter().unzip();
     if atomic && parsed.iter().any(Result::is_err) {
         let errors: Vec<FieldError> =
             parsed.into_iter().enumerate().filter_map(|(i, p)| p.err().map(|e| prefixed(i, e))).flatten().collect();
@@ -224,6 +225,151 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     let total = results.len();
     let summary = Summary { total, succeeded, failed: total - succeeded };
     Ok((StatusCode::OK, Json(Answer { atomic, results, summary })).into_response())
+}
+
+/// What a batch body's `operations` held.
+enum Operations<R: Resource> {
+    /// An array: each operation parsed as it was read, with whether it is a create; `len`
+    /// counts them all, also those past the batch limit, which are not parsed.
+    Array { items: Vec<(Parsed<R>, bool)>, len: usize },
+    /// Anything else, for the error message (an object or array is kept empty: only its
+    /// kind is named).
+    Other(Value),
+}
+
+/// A batch body as read: its fields but the operations, and the operations.
+type Body<R> = (Map<String, Value>, Option<Operations<R>>);
+
+/// Reads a batch body: its fields other than `operations` as a map (with `operations` in
+/// it as an empty array, or as what it was when not an array), and the operations, each
+/// parsed as soon as it is read. The JSON tree of a whole batch (about 1.5 KiB per
+/// operation, 1.5 MiB for 1000, held by each batch in flight) never exists: only one
+/// operation's at a time.
+fn read_body<R: Resource>(bytes: &[u8], max: usize) -> ApiResult<Body<R>> {
+    // anything but an object is refused with the same answer as any other body's
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        crate::extract::parse_object(bytes)?;
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let (mut rest, operations) =
+        BodySeed::<R> { max, resource: PhantomData }.deserialize(&mut de).map_err(crate::extract::malformed)?;
+    de.end().map_err(crate::extract::malformed)?;
+    match &operations {
+        Some(Operations::Array { .. }) => {
+            rest.insert("operations".to_owned(), Value::Array(Vec::new()));
+        }
+        Some(Operations::Other(v)) => {
+            rest.insert("operations".to_owned(), v.clone());
+        }
+        None => {}
+    }
+    Ok((rest, operations))
+}
+
+/// The body object: `operations` through [`OperationsSeed`], every other field as a value.
+struct BodySeed<R> {
+    max: usize,
+    resource: PhantomData<R>,
+}
+
+impl<'de, R: Resource> DeserializeSeed<'de> for BodySeed<R> {
+    type Value = Body<R>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, R: Resource> Visitor<'de> for BodySeed<R> {
+    type Value = Body<R>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut rest = Map::new();
+        let mut operations = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "operations" {
+                if operations.is_some() {
+                    return Err(A::Error::custom("the field `operations` appears twice"));
+                }
+                operations = Some(map.next_value_seed(OperationsSeed::<R> { max: self.max, resource: PhantomData })?);
+            } else {
+                let value = map.next_value::<Value>()?;
+                rest.insert(key, value);
+            }
+        }
+        Ok((rest, operations))
+    }
+}
+
+/// The `operations` value: an array is parsed item by item, anything else kept for its kind.
+struct OperationsSeed<R> {
+    max: usize,
+    resource: PhantomData<R>,
+}
+
+impl<'de, R: Resource> DeserializeSeed<'de> for OperationsSeed<R> {
+    type Value = Operations<R>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, R: Resource> Visitor<'de> for OperationsSeed<R> {
+    type Value = Operations<R>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of operations")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.max));
+        let mut len = 0;
+        while len < self.max {
+            let Some(v) = seq.next_element::<Value>()? else { break };
+            let create = v.get("op").and_then(Value::as_str) == Some("create");
+            items.push((parse_op::<R>(&v), create));
+            len += 1;
+        }
+        // past the limit the call is refused (413): the rest are only counted, for the message
+        while seq.next_element::<IgnoredAny>()?.is_some() {
+            len += 1;
+        }
+        Ok(Operations::Array { items, len })
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Operations::Other(Value::Object(Map::new())))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::Null))
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::Bool(b)))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::from(n)))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::from(n)))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::from(n)))
+    }
+
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Operations::Other(Value::String(s.to_owned())))
+    }
 }
 
 /// The answer to a batch, serialized straight from the rows (no JSON tree in between).

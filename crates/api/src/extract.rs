@@ -32,6 +32,12 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 /// Reads a JSON object body of at most `limit` bytes: 415 for another content type, 413
 /// when too large (before reading, when the length is declared), 400 when unreadable.
 pub async fn read_object(req: Request, limit: usize) -> ApiResult<JsonObject> {
+    parse_object(&read_json(req, limit).await?)
+}
+
+/// Reads a JSON body of at most `limit` bytes without parsing it: 415 for another content
+/// type, 413 when too large (before reading, when the length is declared), 400 when unreadable.
+pub async fn read_json(req: Request, limit: usize) -> ApiResult<axum::body::Bytes> {
     if !is_json(req.headers()) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -41,14 +47,13 @@ pub async fn read_object(req: Request, limit: usize) -> ApiResult<JsonObject> {
         ));
     }
     refuse_oversized(req.headers(), limit)?;
-    let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
         if e.into_inner().is::<http_body_util::LengthLimitError>() {
             body_too_large(limit)
         } else {
             ApiError::bad_request("the request body could not be read")
         }
-    })?;
-    parse_object(&bytes)
+    })
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it, so a
@@ -72,14 +77,7 @@ pub fn body_too_large(limit: usize) -> ApiError {
 
 /// Parses bytes as a JSON object, with the parser's position in the message.
 pub fn parse_object(bytes: &[u8]) -> ApiResult<JsonObject> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            format!("the body is not valid JSON: {e}"),
-        )
-    })?;
+    let value: Value = serde_json::from_slice(bytes).map_err(malformed)?;
     match value {
         Value::Object(m) => Ok(JsonObject(m)),
         other => Err(ApiError::validation(muster_domain::ValidationErrors::single(
@@ -87,6 +85,16 @@ pub fn parse_object(bytes: &[u8]) -> ApiResult<JsonObject> {
             format!("must be a JSON object, not {}", muster_domain::input::kind(&other)),
         ))),
     }
+}
+
+/// The 400 for a body the JSON parser refused, with its position.
+pub fn malformed(e: serde_json::Error) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "malformed-json",
+        "Malformed JSON",
+        format!("the body is not valid JSON: {e}"),
+    )
 }
 
 /// The `{id}` in a path, as a UUID. A malformed id names no resource, so it is a 404.

@@ -81,14 +81,49 @@ async fn atomic_batches_write_all_or_nothing(app: TestApp) {
 
 async fn limits_and_malformed_batches(app: TestApp) {
     app.post("/v1/volunteers/batch", &json!({"operations": []})).await.problem(422);
-    app.post("/v1/volunteers/batch", &json!({"operations": {"op": "create"}})).await.problem(422);
+    for (operations, kind) in
+        [(json!({"op": "create"}), "an object"), (json!("create"), "a string"), (json!(7), "a number")]
+    {
+        let r = app.post("/v1/volunteers/batch", &json!({"operations": operations})).await;
+        let detail = r.problem(422)["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+        assert_eq!(r.fields(), ["operations"]);
+        assert!(detail.contains(&format!("must be an array of operations, not {kind}")), "{detail}");
+    }
+    let r = app.post("/v1/volunteers/batch", &json!({"operations": null})).await;
+    r.problem(422);
+    assert_eq!(r.fields(), ["operations"]);
+    let r = app.post("/v1/volunteers/batch", &json!([vol("a@example.org")])).await;
+    r.problem(422);
+    assert_eq!(r.fields(), ["(body)"], "a body that is not an object: {}", r.body);
     app.post("/v1/volunteers/batch", &json!({"ops": []})).await.problem(422);
+    // the operations are parsed as they are read: JSON broken after some of them, a second
+    // `operations`, or text after the body still refuses the whole call, and writes nothing
+    let url = format!("{}/v1/volunteers/batch", app.base);
+    let one = vol("early@example.org").to_string();
+    for body in [
+        format!("{{\"operations\": [{one}, {one}, {{\"op\": "),
+        format!("{{\"operations\": [{one}], \"operations\": [{one}]}}"),
+        format!("{{\"operations\": [{one}]}} trailing"),
+    ] {
+        let r = app.client.post(&url).bearer_auth(&app.token).header("content-type", "application/json").body(body);
+        let r = r.send().await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        let p = support::Resp { status, headers, body }.problem(400).clone();
+        assert!(p["detail"].as_str().unwrap().starts_with("the body is not valid JSON"), "{p}");
+    }
+    let twice = format!("{{\"operations\": [{one}], \"operations\": [{one}]}}");
+    let r = app.client.post(&url).bearer_auth(&app.token).header("content-type", "application/json").body(twice);
+    let detail = r.send().await.unwrap().json::<Value>().await.unwrap()["detail"].to_string();
+    assert!(detail.contains("`operations` appears twice"), "{detail}");
     app.post("/v1/volunteers/batch", &json!({"atomic": "yes", "operations": [vol("a@example.org")]}))
         .await
         .problem(422);
     let many: Vec<Value> = (0..1001).map(|i| vol(&format!("v{i}@example.org"))).collect();
     let r = app.post("/v1/volunteers/batch", &json!({"operations": many})).await;
-    r.problem(413);
+    let detail = r.problem(413)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("at most 1000 operations; this one has 1001"), "{detail}");
     assert!(app.get("/v1/volunteers").await.body["data"].as_array().unwrap().is_empty(), "nothing written");
     let wrong = app.send(Method::GET, "/v1/volunteers/batch", None, &[]).await;
     wrong.problem(405);
