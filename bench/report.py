@@ -119,6 +119,12 @@ def ratio(a, b, pct=True):
     return a / b * 100 if pct else a / b
 
 
+def median(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    return None if not n else xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def md(d):
     rows = [json.loads(line) for line in open(f"{d}/results.jsonl") if line.strip()]
     wrk = [r for r in rows if r["kind"] == "wrk"]
@@ -130,20 +136,30 @@ def md(d):
                 r["reason"] = f"{bad} of {r.get('requests', 0)} requests failed (non-2xx or socket error)"
             else:
                 r["status"] = "ok"
-    pgb = {r["scenario"]: r for r in rows if r["kind"] == "pgbench"}
-    best = max((r for k, r in pgb.items() if k.startswith("muster-insert-")), key=lambda r: r["tps"], default=None)
-    pgb_best = {"muster-insert-best": best} if best else {}
+    rounds = sorted({r.get("round", 1) for r in rows if r["kind"] in ("wrk", "pgbench")}) or [1]
+    multi = len(rounds) > 1
     srv = [r for r in rows if r["kind"] == "server"]
     after = {r["target"]: r for r in rows if r["kind"] == "server-after"}
     info = next((r for r in rows if r["kind"] == "info"), {})
+    st = [r for r in rows if r["kind"] == "startup"]
 
-    def find(target, scen):
-        return next((r for r in wrk if r.get("target") == target and r.get("scenario") == scen
-                     and r.get("status", "ok") == "ok"), None)
+    class Round:  # the measurements of one round: ratios only ever pair rows of the same round
+        def __init__(self, rnd):
+            self.rnd = rnd
+            self.wrk = [r for r in wrk if r.get("round", 1) == rnd]
+            self.pgb = {r["scenario"]: r for r in rows if r["kind"] == "pgbench" and r.get("round", 1) == rnd}
+            best = max((r for k, r in self.pgb.items() if k.startswith("muster-insert-")),
+                       key=lambda r: r["tps"], default=None)
+            self.pgb_best = {"muster-insert-best": best} if best else {}
+            hello = self.find("hello", "hello")
+            self.hello_rps = hello and hello["rps"]
+            self.plat = {s: self.find("platformatic", s) for s in ("get-by-id", "list-20", "post-create")}
 
-    hello = find("hello", "hello")
-    hello_rps = hello and hello["rps"]
-    plat = {s: find("platformatic", s) for s in ("get-by-id", "list-20", "post-create")}
+        def find(self, target, scen):
+            return next((r for r in self.wrk if r.get("target") == target and r.get("scenario") == scen
+                         and r.get("status", "ok") == "ok"), None)
+
+    by_round = {rnd: Round(rnd) for rnd in rounds}
     out = []
     p = out.append
     p(f"# Muster benchmark, {info.get('date_utc', '?')}\n")
@@ -156,30 +172,34 @@ def md(d):
         p("")
 
     p("## Throughput and latency\n")
-    p("Ratios are same-run: `vs hello` = req/s ÷ the bare axum hello server; `vs pgbench` = req/s ÷ "
-      "the pgbench script doing the same database work (prepared, 8 clients; for the insert on Muster's schema the better of 8 and 16 = its pool size; peers' schema / Muster's own "
-      "schema); `vs Platformatic` = req/s ÷ Platformatic DB on the same scenario.\n")
-    p("| target | scenario | status | req/s | rows/s | p50 ms | p99 ms | non-2xx | sock err | RSS idle MiB | "
+    p("Ratios are same-run" + (" and same-round" if multi else "") + ": `vs hello` = req/s ÷ the bare axum hello "
+      "server; `vs pgbench` = req/s ÷ the pgbench script doing the same database work (prepared, 8 clients; for the "
+      "insert on Muster's schema the better of 8 and 16 = its pool size; peers' schema / Muster's own schema); "
+      "`vs Platformatic` = req/s ÷ Platformatic DB on the same scenario.\n")
+    rcol = "round | " if multi else ""
+    p(f"| {rcol}target | scenario | status | req/s | rows/s | p50 ms | p99 ms | non-2xx | sock err | RSS idle MiB | "
       "RSS max MiB | vs hello | vs pgbench (peers) | vs pgbench (Muster schema) | vs Platformatic |")
-    p("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    srv_idle = {(r["target"], r.get("instance")): r.get("rss_idle_kb") for r in srv}
+    p("|" + "---|" * (3 + multi) + "---:|" * 12)
+    srv_idle = {(r["target"], r.get("instance"), r.get("round", 1)): r.get("rss_idle_kb") for r in srv}
     for r in wrk:
         t, s = r["target"], r["scenario"]
+        rd = by_round[r.get("round", 1)]
+        rc = f"{rd.rnd} | " if multi else ""
         peer_s = PEER_SCENARIO.get(s, s)
         if r.get("status") == "not-run":
-            p(f"| {t} | {s} | **NOT RUN** | - | - | - | - | - | - | - | - | - | - | - | - |")
+            p(f"| {rc}{t} | {s} | **NOT RUN** | - | - | - | - | - | - | - | - | - | - | - | - |")
             continue
         rps = r["rps"] if r.get("status", "ok") == "ok" else None
-        idle = srv_idle.get((t, r.get("instance")))
+        idle = srv_idle.get((t, r.get("instance"), rd.rnd))
         rss_max = r.get("rss_max_kb")
-        pg_peers = pgb.get(PGB_PEERS.get(peer_s, ""), {}).get("tps")
-        pg_muster = {**pgb, **pgb_best}.get(PGB_MUSTER.get(peer_s, ""), {}).get("tps")
-        pl = plat.get(peer_s)
+        pg_peers = rd.pgb.get(PGB_PEERS.get(peer_s, ""), {}).get("tps")
+        pg_muster = {**rd.pgb, **rd.pgb_best}.get(PGB_MUSTER.get(peer_s, ""), {}).get("tps")
+        pl = rd.plat.get(peer_s)
         status = r.get("status", "ok")
         status = "ok" if status == "ok" else f"**{status}**"
-        p(f"| {t} | {s} | {status} | {r['rps']:.0f} | {f(r.get('rows_per_s'), 0)} | {f(r.get('p50_ms'))} | "
+        p(f"| {rc}{t} | {s} | {status} | {r['rps']:.0f} | {f(r.get('rows_per_s'), 0)} | {f(r.get('p50_ms'))} | "
           f"{f(r.get('p99_ms'))} | {r['non2xx']} | {r['sock_errors']} | {f(idle and idle / 1024, 0)} | "
-          f"{f(rss_max and rss_max / 1024, 0)} | {f(ratio(rps, hello_rps), 1, '%')} | "
+          f"{f(rss_max and rss_max / 1024, 0)} | {f(ratio(rps, rd.hello_rps), 1, '%')} | "
           f"{f(ratio(rps, pg_peers), 1, '%') if t != 'hello' else '-'} | "
           f"{f(ratio(rps, pg_muster), 1, '%') if t == 'muster' else '-'} | "
           f"{f(ratio(rps, pl and pl['rps'], pct=False), 2, '×') if t != 'platformatic' and pl else '-'} |")
@@ -199,24 +219,26 @@ def md(d):
     checks = [r for r in rows if r["kind"] == "check"]
     if checks:
         p("## Do 2xx writes land? (200 sequential POSTs after each server's load)\n")
-        p("| server | answered 201 | rows stored | pool connections idle in transaction | result |")
-        p("|---|---:|---:|---:|---|")
+        p(f"| {rcol}server | answered 201 | rows stored | pool connections idle in transaction | result |")
+        p("|" + "---|" * (1 + multi) + "---:|---:|---:|---|")
         for r in checks:
             res = "ok" if r["rows_gained"] == r["answered_201"] == r["posts"] else "**WRITES LOST**"
-            p(f"| muster {r['instance']} | {r['answered_201']}/{r['posts']} | {r['rows_gained']} | "
+            rc = f"{r.get('round', 1)} | " if multi else ""
+            p(f"| {rc}muster {r['instance']} | {r['answered_201']}/{r['posts']} | {r['rows_gained']} | "
               f"{r['idle_in_transaction']} | {res} |")
         p("")
 
-    if pgb:
+    pgb_rows = [r for r in rows if r["kind"] == "pgbench"]
+    if pgb_rows:
         p("## pgbench (the database limit)\n")
-        p("| script | database | protocol | clients | tps | avg latency ms | failed |")
-        p("|---|---|---|---:|---:|---:|---:|")
-        for r in pgb.values():
-            p(f"| {r['scenario']} | {r.get('database', 'peers')} | {r.get('mode')} | {r.get('clients')} | "
+        p(f"| {rcol}script | database | protocol | clients | tps | avg latency ms | failed |")
+        p("|" + "---|" * (3 + multi) + "---:|" * 4)
+        for r in pgb_rows:
+            rc = f"{r.get('round', 1)} | " if multi else ""
+            p(f"| {rc}{r['scenario']} | {r.get('database', 'peers')} | {r.get('mode')} | {r.get('clients')} | "
               f"{r['tps']:.0f} | {f(r.get('lat_avg_ms'), 3)} | {r.get('failed')} |")
         p("")
 
-    st = [r for r in rows if r["kind"] == "startup"]
     if srv or st:
         p("## Start-up and memory\n")
     if st:
@@ -229,23 +251,59 @@ def md(d):
               f"{r['min_s'] * 1000:.0f} | {r['max_s'] * 1000:.0f} |")
         p("")
     if srv:
-        p("| server | instance | start-up to first 200 ms (timed loop) | RSS idle MiB | RSS max under load MiB | "
+        p(f"| {rcol}server | instance | start-up to first 200 ms (timed loop) | RSS idle MiB | RSS max under load MiB | "
           "VmHWM MiB | RSS after MiB |")
-        p("|---|---|---:|---:|---:|---:|---:|")
+        p("|" + "---|" * (2 + multi) + "---:|" * 5)
         for r in srv:
             a = after.get(r["target"], {}) if r["target"] != "muster" else r
             inst = r.get("instance", "-")
             mx = max([w.get("rss_max_kb") or 0 for w in wrk if w["target"] == r["target"]
-                      and w.get("instance") == r.get("instance")] or [0])
-            p(f"| {r['target']} | {inst} | {r['startup_s'] * 1000:.0f} | {r['rss_idle_kb'] / 1024:.0f} | "
+                      and w.get("instance") == r.get("instance") and w.get("round", 1) == r.get("round", 1)] or [0])
+            rc = f"{r.get('round', 1)} | " if multi else ""
+            p(f"| {rc}{r['target']} | {inst} | {r['startup_s'] * 1000:.0f} | {r['rss_idle_kb'] / 1024:.0f} | "
               f"{f(mx and mx / 1024, 0)} | {f(r.get('vmhwm_kb') and r['vmhwm_kb'] / 1024, 0)} | "
               f"{f(a.get('rss_after_kb') and a['rss_after_kb'] / 1024, 0)} |")
         p("")
 
     # ------------------------------------------------------------ targets
+    def measures(rd):  # each target's value in one round (None: not measured there)
+        warm = rd.find("muster", "get-id-warm")
+        off = rd.find("muster", "get-id-nocache")
+        lst = rd.find("muster", "list-20")
+        lst_off = rd.find("muster", "list-20-nocache")
+        cre = rd.find("muster", "post-create")
+        bat = rd.find("muster", "batch-create")
+        plat_rps = {k: v and v["rps"] for k, v in rd.plat.items()}
+        ins = [rd.pgb.get(k, {}).get("tps") for k in ("muster-insert-c8-prepared", "muster-insert-c16-prepared")]
+        ins = max([x for x in ins if x] or [0]) or None
+        m_rss = [w.get("rss_max_kb") for w in rd.wrk if w["target"] == "muster" and w.get("rss_max_kb")]
+        # the batch scenario holds CONN batches of BATCH_SIZE rows at once: show the others apart
+        m_rss1 = [w.get("rss_max_kb") for w in rd.wrk if w["target"] == "muster" and w.get("rss_max_kb")
+                  and w["scenario"] != "batch-create"]  # batch-create runs last on its server
+        return {
+            "warm": ratio(warm and warm["rps"], rd.hello_rps),
+            "off": ratio(off and off["rps"], plat_rps["get-by-id"], False),
+            "off_p99": off and off.get("p99_ms"),
+            "list": ratio(lst and lst["rps"], plat_rps["list-20"], False),
+            "list_off": ratio(lst_off and lst_off["rps"], plat_rps["list-20"], False),
+            "create": ratio(cre and cre["rps"], ins),
+            "create_peers": ratio(cre and cre["rps"], rd.pgb.get("insert-c8-prepared", {}).get("tps")),
+            "batch": bat and bat.get("rows_per_s"),
+            "rss": max(m_rss) / 1024 if m_rss else None,
+            "rss1": max(m_rss1) / 1024 if m_rss1 else None,
+        }
+
+    per_round = [measures(by_round[rnd]) for rnd in rounds]
     p("## Targets (issue: wrk -t2 -c64, same run)\n")
-    p("| target | measured | needed | result |")
-    p("|---|---:|---:|---|")
+    if multi:
+        p(f"{len(rounds)} rounds, alternating which side runs first (odd rounds Muster first, even rounds the "
+          "baselines and peers first), so a drift in the machine's speed does not favour one side. Each ratio pairs "
+          "rows of one round; the value is the median of the rounds, the rounds' values follow.\n")
+        p("| target | measured (median) | rounds | needed | result |")
+        p("|---|---:|---|---:|---|")
+    else:
+        p("| target | measured | needed | result |")
+        p("|---|---:|---:|---|")
     verdicts = []
 
     def why(scen):  # why a Muster scenario has no valid number
@@ -257,55 +315,48 @@ def md(d):
         codes = r.get("status_tally") or {}
         return f"{r.get('status')}" + (f": answered {', '.join(sorted(codes))}" if codes else "")
 
-    def target(name, value, needed, ok, fmt, scen=None):
+    def show(name, value, needed, ok, fmt, scen=None, each=None):
         if value is None:
             res = f"n/a ({why(scen) if scen else 'not measured'})"
         else:
             res = "met" if ok(value) else "**missed**"
         verdicts.append(res)
-        p(f"| {name} | {'-' if value is None else fmt(value)} | {needed} | {res} |")
+        shown = "-" if value is None else fmt(value)
+        if multi:
+            listed = ", ".join("-" if v is None else fmt(v) for v in (each or []))
+            p(f"| {name} | {shown} | {listed} | {needed} | {res} |")
+        else:
+            p(f"| {name} | {shown} | {needed} | {res} |")
+
+    def target(name, key, needed, ok, fmt, scen=None):
+        each = [m[key] for m in per_round]
+        show(name, median([v for v in each if v is not None]), needed, ok, fmt, scen, each)
 
     pct = lambda v: f"{v:.1f}%"  # noqa: E731
     times = lambda v: f"{v:.2f}×"  # noqa: E731
-    warm = find("muster", "get-id-warm")
-    off = find("muster", "get-id-nocache")
-    lst = find("muster", "list-20")
-    cre = find("muster", "post-create")
-    bat = find("muster", "batch-create")
-    target("GET by id, cache warm, vs hello", ratio(warm and warm["rps"], hello_rps), "≥ 50%",
-           lambda v: v >= 50, pct, "get-id-warm")
-    target("GET by id, cache off, vs Platformatic", ratio(off and off["rps"], plat["get-by-id"] and plat["get-by-id"]["rps"], False),
-           "≥ 2.5×", lambda v: v >= 2.5, times, "get-id-nocache")
-    target("GET by id, cache off, p99", off and off.get("p99_ms"), "< 10 ms", lambda v: v < 10, lambda v: f"{v:.2f} ms",
+    target("GET by id, cache warm, vs hello", "warm", "≥ 50%", lambda v: v >= 50, pct, "get-id-warm")
+    target("GET by id, cache off, vs Platformatic", "off", "≥ 2.5×", lambda v: v >= 2.5, times, "get-id-nocache")
+    target("GET by id, cache off, p99", "off_p99", "< 10 ms", lambda v: v < 10, lambda v: f"{v:.2f} ms",
            "get-id-nocache")
-    target("List 20 (filtered, cache on) vs Platformatic (unfiltered list-20)",
-           ratio(lst and lst["rps"], plat["list-20"] and plat["list-20"]["rps"], False), "≥ 2.5×", lambda v: v >= 2.5, times,
-           "list-20")
-    lst_off = find("muster", "list-20-nocache")
-    target("List 20 (filtered, cache off) vs Platformatic (unfiltered list-20)",
-           ratio(lst_off and lst_off["rps"], plat["list-20"] and plat["list-20"]["rps"], False), "≥ 2.5×",
+    target("List 20 (filtered, cache on) vs Platformatic (unfiltered list-20)", "list", "≥ 2.5×",
+           lambda v: v >= 2.5, times, "list-20")
+    target("List 20 (filtered, cache off) vs Platformatic (unfiltered list-20)", "list_off", "≥ 2.5×",
            lambda v: v >= 2.5, times, "list-20-nocache")
-    ins = [pgb.get(k, {}).get("tps") for k in ("muster-insert-c8-prepared", "muster-insert-c16-prepared")]
-    ins = max([x for x in ins if x] or [0]) or None
-    target("Create vs pgbench insert (Muster schema, the better of 8 and 16 clients)",
-           ratio(cre and cre["rps"], ins), "≥ 70%", lambda v: v >= 70, pct,
+    target("Create vs pgbench insert (Muster schema, the better of 8 and 16 clients)", "create", "≥ 70%",
+           lambda v: v >= 70, pct, "post-create")
+    target("Create vs pgbench insert (peers schema, 8 clients)", "create_peers", "≥ 70%", lambda v: v >= 70, pct,
            "post-create")
-    target("Create vs pgbench insert (peers schema, 8 clients)",
-           ratio(cre and cre["rps"], pgb.get("insert-c8-prepared", {}).get("tps")), "≥ 70%", lambda v: v >= 70, pct,
-           "post-create")
-    target("Batch create rows/s", bat and bat.get("rows_per_s"), "≥ 20,000", lambda v: v >= 20000, lambda v: f"{v:,.0f}",
-           "batch-create")
-    m_rss = [w.get("rss_max_kb") for w in wrk if w["target"] == "muster" and w.get("rss_max_kb")]
-    target("Muster RSS under load (max of all scenarios)", max(m_rss) / 1024 if m_rss else None, "< 64 MiB",
-           lambda v: v < 64, lambda v: f"{v:.0f} MiB")
-    # the batch scenario holds CONN batches of BATCH_SIZE rows at once: show the others apart
-    m_rss1 = [w.get("rss_max_kb") for w in wrk if w["target"] == "muster" and w.get("rss_max_kb")
-              and w["scenario"] != "batch-create"]  # batch-create runs last on its server
-    target("Muster RSS under load, all but batch-create",
-           max(m_rss1) / 1024 if m_rss1 else None, "< 64 MiB", lambda v: v < 64, lambda v: f"{v:.0f} MiB")
+    target("Batch create rows/s", "batch", "≥ 20,000", lambda v: v >= 20000, lambda v: f"{v:,.0f}", "batch-create")
+    # memory is a ceiling, not a typical value: the worst round counts
+    rss_each = [m["rss"] for m in per_round]
+    show("Muster RSS under load (max of all scenarios)", max([v for v in rss_each if v is not None], default=None),
+         "< 64 MiB", lambda v: v < 64, lambda v: f"{v:.0f} MiB", each=rss_each)
+    rss1_each = [m["rss1"] for m in per_round]
+    show("Muster RSS under load, all but batch-create", max([v for v in rss1_each if v is not None], default=None),
+         "< 64 MiB", lambda v: v < 64, lambda v: f"{v:.0f} MiB", each=rss1_each)
     m_st = next((r for r in st if r["target"] == "muster"), None)
-    target("Muster start-up to first 200 (hyperfine mean)", m_st and m_st["mean_s"] * 1000, "< 50 ms",
-           lambda v: v < 50, lambda v: f"{v:.0f} ms")
+    show("Muster start-up to first 200 (hyperfine mean)", m_st and m_st["mean_s"] * 1000, "< 50 ms",
+         lambda v: v < 50, lambda v: f"{v:.0f} ms", each=[m_st and m_st["mean_s"] * 1000])
     p("")
     p(f"{sum(v == 'met' for v in verdicts)} met, {sum(v.startswith('**') for v in verdicts)} missed, "
       f"{sum(v.startswith('n/a') for v in verdicts)} not measured.")
