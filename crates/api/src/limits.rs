@@ -7,7 +7,6 @@
 use crate::ratelimit::{Quota, RateLimiter};
 use axum::http::Method;
 use muster_store::{RateLimitOverride, Store};
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -28,13 +27,13 @@ pub fn cost_of(method: &Method, path: &str) -> u32 {
 pub struct Limits {
     pub limiter: RateLimiter,
     pub default: Quota,
-    overrides: RwLock<HashMap<String, Quota>>,
+    overrides: RwLock<crate::FastMap<String, Quota>>,
     pub trusted_proxies: Vec<Cidr>,
 }
 
 impl Limits {
     pub fn new(limiter: RateLimiter, default: Quota, trusted_proxies: Vec<Cidr>) -> Self {
-        Limits { limiter, default, overrides: RwLock::new(HashMap::new()), trusted_proxies }
+        Limits { limiter, default, overrides: RwLock::new(crate::FastMap::default()), trusted_proxies }
     }
 
     /// The quota for an authenticated subject.

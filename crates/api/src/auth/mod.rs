@@ -16,7 +16,6 @@ pub use scope::{Scope, Scopes};
 use crate::principal::Principal;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
-use std::collections::HashMap;
 use std::fmt;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
@@ -199,7 +198,7 @@ struct Verified {
 }
 
 /// Tokens, each with its principal and the unix second it is remembered until.
-type Shard = std::sync::Mutex<HashMap<Box<str>, (Principal, u64)>>;
+type Shard = std::sync::Mutex<crate::FastMap<Box<str>, (Principal, u64)>>;
 
 impl Verified {
     fn shard(&self, token: &str) -> &Shard {

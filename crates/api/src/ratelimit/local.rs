@@ -10,7 +10,6 @@
 use super::Decision;
 use super::Quota;
 use super::gcra::{self, Params};
-use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -54,7 +53,7 @@ impl Clock {
 }
 
 struct Shard {
-    tats: HashMap<String, u64>,
+    tats: crate::FastMap<String, u64>,
     /// Size at which the next insert sweeps; doubles with the live set so sweeping stays
     /// amortised O(1) per insert even when every key is live.
     sweep_at: usize,
@@ -86,7 +85,8 @@ pub(crate) struct LocalLimiter {
 
 impl LocalLimiter {
     pub fn new(clock: Clock) -> LocalLimiter {
-        let shards = (0..SHARDS).map(|_| Mutex::new(Shard { tats: HashMap::new(), sweep_at: SWEEP_MIN })).collect();
+        let shards =
+            (0..SHARDS).map(|_| Mutex::new(Shard { tats: crate::FastMap::default(), sweep_at: SWEEP_MIN })).collect();
         LocalLimiter { shards, hasher: RandomState::new(), clock }
     }
 
