@@ -47,9 +47,9 @@ impl Edge {
 }
 
 /// The middleware (see the module documentation for what it does, in which order).
-pub async fn layer(State(edge): State<Edge>, mut req: Request, next: Next) -> Response {
+pub async fn layer(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     let (st, build) = &*edge.0;
-    let (id, id_header) = request_id::assign(&mut req);
+    let (id, id_header) = request_id::assign(&req);
     let mut resp = request_id::scope(
         id,
         access_log::serve(st, req, |req| async move {

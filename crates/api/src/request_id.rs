@@ -32,15 +32,15 @@ fn acceptable(v: &HeaderValue) -> Option<String> {
     ok.then(|| s.to_owned())
 }
 
-/// Assigns the request's id (the client's when acceptable, else a fresh UUIDv7) and sets it
-/// on the request; returns it as text and as the header value the response will carry.
-pub fn assign(req: &mut Request) -> (String, HeaderValue) {
+/// Assigns the request's id (the client's when acceptable, else a fresh UUIDv7); returns it
+/// as text and as the header value the response will carry. The code below reads it from
+/// the task-local ([`current`]), not from the request's headers, so they are left as sent.
+pub fn assign(req: &Request) -> (String, HeaderValue) {
     let id = req.headers().get(&X_REQUEST_ID).and_then(acceptable).unwrap_or_else(|| {
         // encoded straight into a buffer: `to_string` goes through the formatting machinery
         uuid::Uuid::now_v7().hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned()
     });
     let value = HeaderValue::from_str(&id).expect("checked printable ASCII");
-    req.headers_mut().insert(X_REQUEST_ID.clone(), value.clone());
     (id, value)
 }
 
