@@ -266,7 +266,8 @@ impl<W: Write> Write for ScrubWriter<W> {
     }
 }
 
-/// Feeds `muster_store_query_duration_seconds` from the driver's statement events.
+/// Feeds `muster_store_query_duration_seconds` from the driver's statement events, which only
+/// the SQLite store turns on (the PostgreSQL store times its operations itself).
 struct QueryTiming;
 
 impl<S: Subscriber> Layer<S> for QueryTiming {

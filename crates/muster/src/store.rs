@@ -13,6 +13,11 @@ pub enum Opened {
     Sqlite(SqliteStore),
 }
 
+/// Feeds `muster_store_query_duration_seconds` with a PostgreSQL store operation's time.
+pub fn observe_operation(took: Duration) {
+    muster_api::metrics::observe_query(took.as_secs_f64());
+}
+
 impl Opened {
     pub fn open(cfg: &Config) -> anyhow::Result<Opened> {
         let url = cfg.database_url.as_str();
@@ -21,6 +26,7 @@ impl Opened {
                 max_connections: cfg.db_max_connections,
                 acquire_timeout: cfg.db_acquire_timeout,
                 schema: None,
+                observe: Some(observe_operation),
             };
             Ok(Opened::Postgres(PgStore::connect(url, &settings)?))
         } else {

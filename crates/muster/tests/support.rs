@@ -99,7 +99,9 @@ impl Drop for TestApp {
 pub async fn fresh_store(backend: Backend) -> Arc<dyn Store> {
     match backend {
         Backend::Sqlite => Arc::new(muster_store_sqlite::testing::fresh_store().await),
-        Backend::Postgres => Arc::new(muster_store_postgres::testing::fresh_store().await),
+        Backend::Postgres => {
+            Arc::new(muster_store_postgres::testing::fresh_store_observed(Some(muster::store::observe_operation)).await)
+        }
     }
 }
 

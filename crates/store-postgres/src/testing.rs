@@ -29,11 +29,17 @@ pub async fn database_url() -> String {
 
 /// A migrated, empty store in a fresh schema.
 pub async fn fresh_store() -> PgStore {
+    fresh_store_observed(None).await
+}
+
+/// [`fresh_store`], reporting each operation's time to `observe` as the binary's store does.
+pub async fn fresh_store_observed(observe: Option<fn(Duration)>) -> PgStore {
     let url = database_url().await;
     let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = PgConnection::connect(&url).await.expect("connect to muster_test");
     conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
-    let settings = PgSettings { max_connections: 8, acquire_timeout: Duration::from_secs(30), schema: Some(schema) };
+    let settings =
+        PgSettings { max_connections: 8, acquire_timeout: Duration::from_secs(30), schema: Some(schema), observe };
     let store = PgStore::connect(&url, &settings).expect("connect options");
     store.migrate().await.expect("migrate test schema");
     store

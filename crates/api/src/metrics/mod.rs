@@ -7,9 +7,10 @@
 //! route table. Business counters move only when a create has succeeded, by exactly the
 //! rows created; batch and cache code call the same public functions.
 //!
-//! The store query histogram is the one process-wide metric: it is fed from the driver's
-//! statement events by the log subscriber (see [`observe_query`]), which exists once per
-//! process, and every registry exposes it.
+//! The store query histogram is the one process-wide metric (see [`observe_query`]): the
+//! PostgreSQL store reports each operation's time to it directly, and SQLite's statements
+//! reach it through the driver's statement events, read by the log subscriber, which exists
+//! once per process. Every registry exposes it.
 
 mod admin;
 
@@ -60,13 +61,17 @@ pub const RATE_LIMIT_POLICIES: &[&str] = &["default", "client_reports"];
 
 static QUERY_SECONDS: LazyLock<Histogram> = LazyLock::new(|| {
     Histogram::with_opts(
-        HistogramOpts::new("muster_store_query_duration_seconds", "Time a database statement took, fetch included.")
-            .buckets(QUERY_BUCKETS.to_vec()),
+        HistogramOpts::new(
+            "muster_store_query_duration_seconds",
+            "Time a store operation held its database connection (SQLite: a statement), rows fetched included.",
+        )
+        .buckets(QUERY_BUCKETS.to_vec()),
     )
     .expect("valid histogram")
 });
 
-/// Records one database statement's duration (process-wide; see the module docs).
+/// Records one store operation's duration (SQLite: one statement's; process-wide, see the
+/// module docs).
 pub fn observe_query(seconds: f64) {
     QUERY_SECONDS.observe(seconds);
 }
