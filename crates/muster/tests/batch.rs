@@ -81,9 +81,15 @@ async fn atomic_batches_write_all_or_nothing(app: TestApp) {
 
 async fn limits_and_malformed_batches(app: TestApp) {
     app.post("/v1/volunteers/batch", &json!({"operations": []})).await.problem(422);
-    for (operations, kind) in
-        [(json!({"op": "create"}), "an object"), (json!("create"), "a string"), (json!(7), "a number")]
-    {
+    let not_arrays = [
+        (json!({"op": "create"}), "an object"),
+        (json!("create"), "a string"),
+        (json!(7), "a number"),
+        (json!(-7), "a number"),
+        (json!(1.5), "a number"),
+        (json!(true), "a boolean"),
+    ];
+    for (operations, kind) in not_arrays {
         let r = app.post("/v1/volunteers/batch", &json!({"operations": operations})).await;
         let detail = r.problem(422)["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
         assert_eq!(r.fields(), ["operations"]);
