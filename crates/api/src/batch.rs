@@ -139,7 +139,7 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     f.finish(|| ())?;
     let atomic = atomic.unwrap_or(false);
     // the checks above refused anything but an array
-    let Some(Operations::Array { items, len }) = operations else {
+    let Some((items, len)) = operations else {
         return Err(ValidationErrors::single("operations", "must be an array of operations").into());
     };
     if len == 0 {
@@ -236,16 +236,19 @@ enum Operations<R: Resource> {
     /// An array: each operation parsed as it was read, with whether it is a create; `len`
     /// counts them all, also those past the batch limit, which are not parsed.
     Array { items: Vec<(Parsed<R>, bool)>, len: usize },
-    /// Anything else, for the error message (an object or array is kept empty: only its
-    /// kind is named).
+    /// Anything else, for the error message (an object is kept empty: only its kind is
+    /// named).
     Other(Value),
 }
 
-/// A batch body as read: its fields but the operations, and the operations.
-type Body<R> = (Map<String, Value>, Option<Operations<R>>);
+/// A batch body as read: its fields (with `operations` in them as an empty array, or as what
+/// it was when not an array), and, when it was an array, the operations parsed with their count.
+type Body<R> = (Map<String, Value>, Option<(Vec<(Parsed<R>, bool)>, usize)>);
 
-/// Reads a batch body: its fields other than `operations` as a map (with `operations` in
-/// it as an empty array, or as what it was when not an array), and the operations, each
+/// What [`BodySeed`] reads: the fields but `operations`, and `operations`.
+type SeedOutput<R> = (Map<String, Value>, Option<Operations<R>>);
+
+/// Reads a batch body: its fields as a map for the usual checks, and the operations, each
 /// parsed as soon as it is read. The JSON tree of a whole batch (about 1.5 KiB per
 /// operation, 1.5 MiB for 1000, held by each batch in flight) never exists: only one
 /// operation's at a time.
@@ -260,15 +263,17 @@ fn read_body<R: Resource>(bytes: &[u8], max: usize) -> ApiResult<Body<R>> {
             .deserialize(&mut de)
             .map_err(crate::extract::malformed)?;
     de.end().map_err(crate::extract::malformed)?;
-    match &operations {
-        Some(Operations::Array { .. }) => {
+    let operations = match operations {
+        Some(Operations::Array { items, len }) => {
             rest.insert("operations".to_owned(), Value::Array(Vec::new()));
+            Some((items, len))
         }
         Some(Operations::Other(v)) => {
-            rest.insert("operations".to_owned(), v.clone());
+            rest.insert("operations".to_owned(), v);
+            None
         }
-        None => {}
-    }
+        None => None,
+    };
     Ok((rest, operations))
 }
 
@@ -285,7 +290,7 @@ struct BodySeed<R> {
 }
 
 impl<'de, R: Resource> DeserializeSeed<'de> for BodySeed<R> {
-    type Value = Body<R>;
+    type Value = SeedOutput<R>;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
@@ -293,7 +298,7 @@ impl<'de, R: Resource> DeserializeSeed<'de> for BodySeed<R> {
 }
 
 impl<'de, R: Resource> Visitor<'de> for BodySeed<R> {
-    type Value = Body<R>;
+    type Value = SeedOutput<R>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
