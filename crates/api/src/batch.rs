@@ -226,7 +226,7 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     // sized up front: a row's item is about 450 bytes, and a 1000-row answer grown by doubling
     // from axum's 128 bytes would allocate and copy twice its size on the way
     let mut body = Vec::with_capacity(128 + total * 512);
-    serde_json::to_writer(&mut body, &Answer { atomic, results, summary })
+    crate::json::to_writer(&mut body, &Answer { atomic, results, summary })
         .map_err(|e| ApiError::internal(format!("serialising a batch answer: {e}")))?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
 }

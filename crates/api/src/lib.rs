@@ -17,6 +17,7 @@ pub mod extract;
 pub mod flags;
 pub mod gate;
 pub mod idempotency;
+pub mod json;
 pub mod limits;
 pub mod list_format;
 pub mod metrics;

@@ -10,12 +10,12 @@ use crate::cache::{Entry, Outcome};
 use crate::extract::{Id, JsonObject, Query, etag, if_match, not_modified};
 use crate::problem::{ApiError, ApiResult};
 use async_trait::async_trait;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
 use muster_domain::ValidationErrors;
 use muster_store::{BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result as StoreResult, Store};
 use serde::Serialize;
@@ -80,7 +80,7 @@ pub fn routes<R: Resource>() -> Router<AppState> {
 
 /// A row as JSON with its `ETag`.
 pub fn with_etag<R: Resource>(status: StatusCode, row: &R) -> Response {
-    let mut resp = (status, Json(row)).into_response();
+    let mut resp = json_response(status, row);
     if let Ok(v) = HeaderValue::from_str(&etag(row.version())) {
         resp.headers_mut().insert(header::ETAG, v);
     }
@@ -98,7 +98,10 @@ struct ListBody<R> {
 
 /// A list page, uncached (lists that are not one of the four resources).
 pub fn page_body<R: Serialize>(listed: Listed<R>) -> Response {
-    Json(ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing: None }).into_response()
+    json_response(
+        StatusCode::OK,
+        &ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing: None },
+    )
 }
 
 /// Serves a list of `R` through the cache. `key` names the query (and the parent of a
@@ -160,8 +163,18 @@ async fn read<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: Head
     Ok(cached_response(&headers, &entry, outcome))
 }
 
+/// `value` as an `application/json` response (a 500 problem if it cannot be written).
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
+    match to_json(value) {
+        Ok(body) => {
+            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
 fn to_json<T: Serialize>(value: &T) -> ApiResult<Bytes> {
-    serde_json::to_vec(value).map(Bytes::from).map_err(|e| ApiError::internal(format!("serialising a response: {e}")))
+    crate::json::to_vec(value).map(Bytes::from).map_err(|e| ApiError::internal(format!("serialising a response: {e}")))
 }
 
 /// A cached (or cacheable) body: 304 when the client has it, else 200. Clients may keep

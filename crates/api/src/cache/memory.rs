@@ -3,6 +3,7 @@
 //! `MUSTER_CACHE=redis` (or `none`).
 
 use super::Entry;
+use axum::body::Bytes;
 use moka::notification::RemovalCause;
 use moka::sync::Cache;
 use std::collections::HashMap;
@@ -63,7 +64,11 @@ impl MemoryTier {
         self.entries.get(key).map(|s| s.entry)
     }
 
-    pub fn insert(&self, key: String, entry: Entry, ttl: Duration) {
+    /// Keeps a copy of the body in an allocation of its own size: the serialiser's buffer
+    /// grows by doubling, so a 350-byte row would otherwise hold 512 bytes for as long as it
+    /// is cached (3 MiB over 20,000 rows).
+    pub fn insert(&self, key: String, entry: &Entry, ttl: Duration) {
+        let entry = Entry { etag: entry.etag.clone(), body: Bytes::copy_from_slice(&entry.body) };
         self.entries.insert(key, Stored { entry, ttl });
     }
 
