@@ -50,28 +50,38 @@ pub fn to_writer<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<
 const ONES: u64 = 0x0101_0101_0101_0101;
 const HIGHS: u64 = 0x8080_8080_8080_8080;
 
-#[inline]
-fn byte_needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
+/// Where escaped text is appended: a body's bytes, or a log line being built.
+pub trait Sink {
+    fn append(&mut self, s: &str);
 }
 
-const HEX: &[u8; 16] = b"0123456789abcdef";
+impl Sink for Vec<u8> {
+    fn append(&mut self, s: &str) {
+        self.extend_from_slice(s.as_bytes());
+    }
+}
 
-fn push_escape(out: &mut Vec<u8>, b: u8) {
-    let short = match b {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x0c => b'f',
-        b'\n' => b'n',
-        b'\r' => b'r',
-        b'\t' => b't',
-        _ => 0,
-    };
-    if short == 0 {
-        out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]]);
-    } else {
-        out.extend_from_slice(&[b'\\', short]);
+impl Sink for String {
+    fn append(&mut self, s: &str) {
+        self.push_str(s);
+    }
+}
+
+/// How serde_json writes each control character.
+const CONTROL: [&str; 32] = [
+    "\\u0000", "\\u0001", "\\u0002", "\\u0003", "\\u0004", "\\u0005", "\\u0006", "\\u0007", "\\b", "\\t", "\\n",
+    "\\u000b", "\\f", "\\r", "\\u000e", "\\u000f", "\\u0010", "\\u0011", "\\u0012", "\\u0013", "\\u0014", "\\u0015",
+    "\\u0016", "\\u0017", "\\u0018", "\\u0019", "\\u001a", "\\u001b", "\\u001c", "\\u001d", "\\u001e", "\\u001f",
+];
+
+/// The escape for a byte that needs one, `None` for the rest.
+#[inline]
+fn escape_of(b: u8) -> Option<&'static str> {
+    match b {
+        b'"' => Some("\\\""),
+        b'\\' => Some("\\\\"),
+        0..0x20 => Some(CONTROL[usize::from(b)]),
+        _ => None,
     }
 }
 
@@ -103,32 +113,39 @@ fn is_plain(bytes: &[u8]) -> bool {
     marks == 0
 }
 
-/// `s` as a JSON string, quotes included.
+/// `s` escaped as the inside of a JSON string (no quotes), as serde_json escapes it: `"`,
+/// `\` and control characters; nothing else (not DEL, not U+2028).
 #[inline]
-pub fn push_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    if is_plain(bytes) {
-        out.extend_from_slice(bytes);
+pub fn escape<S: Sink + ?Sized>(out: &mut S, s: &str) {
+    if is_plain(s.as_bytes()) {
+        out.append(s);
     } else {
-        push_escaped(out, bytes);
+        escape_each(out, s);
     }
-    out.push(b'"');
 }
 
-/// The contents of a string that has something to escape.
+/// The slow path of [`escape`], for a string that has something to escape.
 #[cold]
-fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+fn escape_each<S: Sink + ?Sized>(out: &mut S, s: &str) {
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if byte_needs_escape(b) {
-            out.extend_from_slice(&bytes[start..i]);
-            push_escape(out, b);
+    for (i, b) in s.bytes().enumerate() {
+        if let Some(escaped) = escape_of(b) {
+            // `i` is at an ASCII byte, so both slices fall on character boundaries
+            out.append(&s[start..i]);
+            out.append(escaped);
             start = i + 1;
         }
     }
-    out.extend_from_slice(&bytes[start..]);
+    out.append(&s[start..]);
+}
+
+/// `s` as a JSON string, quotes included.
+#[inline]
+pub fn push_str(out: &mut Vec<u8>, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push(b'"');
+    escape(out, s);
+    out.push(b'"');
 }
 
 fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
@@ -157,6 +174,19 @@ fn push_display<T: Display + ?Sized>(out: &mut Vec<u8>, value: &T) {
     // writing into a String cannot fail; a Display impl that errors leaves what it wrote
     let _ = write!(s, "{value}");
     push_str(out, &s);
+}
+
+/// serde's ten integer methods, each writing through the serializer's own `int`.
+macro_rules! integers {
+    () => {
+        integers!(serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64, serialize_i128: i128,
+                  serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64, serialize_u128: u128);
+    };
+    ($($method:ident: $t:ty),*) => {$(
+        fn $method(self, v: $t) -> Result<(), Error> {
+            self.int(v)
+        }
+    )*};
 }
 
 struct Writer<'a> {
@@ -191,6 +221,11 @@ impl<'w, 'a> Writer<'a> {
         Compound { w: self, first: true, close }
     }
 
+    fn int<I: itoa::Integer>(&mut self, v: I) -> Result<(), Error> {
+        push_int(self.out, v);
+        Ok(())
+    }
+
     /// `{"variant":` before a variant's contents.
     fn variant_key(&mut self, variant: &str) {
         self.out.push(b'{');
@@ -210,48 +245,10 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     type SerializeStruct = Compound<'w, 'a>;
     type SerializeStructVariant = Compound<'w, 'a>;
 
+    integers!();
+
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
         self.out.extend_from_slice(if v { b"true" } else { b"false" });
-        Ok(())
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        push_int(self.out, v);
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        push_int(self.out, v);
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
@@ -357,54 +354,52 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.comma();
-        value.serialize(&mut *self.w)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
+/// The element-writing halves of serde's sequence-like traits: an element after a comma.
+macro_rules! elements {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.comma();
+                value.serialize(&mut *self.w)
+            }
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self);
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// The field-writing halves of serde's struct-like traits: `"key":value` after a comma.
+macro_rules! fields {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
+            fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
+                self.comma();
+                push_str(self.w.out, key);
+                self.w.out.push(b':');
+                value.serialize(&mut *self.w)
+            }
+            fn end(self) -> Result<(), Error> {
+                Compound::end(self);
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        ser::SerializeSeq::serialize_element(self, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
@@ -424,33 +419,6 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        self.comma();
-        push_str(self.w.out, key);
-        self.w.out.push(b':');
-        value.serialize(&mut *self.w)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, key: &'static str, value: &T) -> Result<(), Error> {
-        ser::SerializeStruct::serialize_field(self, key, value)
-    }
-    fn end(self) -> Result<(), Error> {
-        Compound::end(self);
-        Ok(())
-    }
-}
-
 /// A map key: strings as they are; numbers, booleans and chars quoted, as serde_json does.
 struct KeyWriter<'a> {
     out: &'a mut Vec<u8>,
@@ -462,6 +430,10 @@ impl KeyWriter<'_> {
         f(self.out);
         self.out.push(b'"');
         Ok(())
+    }
+
+    fn int<I: itoa::Integer>(self, v: I) -> Result<(), Error> {
+        self.quoted(|o| push_int(o, v))
     }
 }
 
@@ -476,6 +448,8 @@ impl ser::Serializer for KeyWriter<'_> {
     type SerializeStruct = Impossible<(), Error>;
     type SerializeStructVariant = Impossible<(), Error>;
 
+    integers!();
+
     fn serialize_str(self, v: &str) -> Result<(), Error> {
         push_str(self.out, v);
         Ok(())
@@ -486,36 +460,6 @@ impl ser::Serializer for KeyWriter<'_> {
     }
     fn serialize_bool(self, v: bool) -> Result<(), Error> {
         self.quoted(|o| o.extend_from_slice(if v { b"true" } else { b"false" }))
-    }
-    fn serialize_i8(self, v: i8) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), Error> {
-        self.quoted(|o| push_int(o, v))
     }
     fn serialize_f32(self, v: f32) -> Result<(), Error> {
         if !v.is_finite() {

@@ -100,42 +100,8 @@ fn timestamp(line: &mut String, now: chrono::DateTime<chrono::Utc>) {
 /// A JSON string, escaped as serde_json escapes: `"`, `\` and control characters.
 fn string(line: &mut String, s: &str) {
     line.push('"');
-    escape(line, s);
+    muster_api::json::escape(line, s);
     line.push('"');
-}
-
-fn escape(line: &mut String, s: &str) {
-    // most values hold nothing to escape; this test has no early exit, so it vectorizes
-    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
-    if !s.bytes().fold(false, |any, b| any | needs(b)) {
-        line.push_str(s);
-        return;
-    }
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        let short = match b {
-            b'"' => "\\\"",
-            b'\\' => "\\\\",
-            b'\n' => "\\n",
-            b'\r' => "\\r",
-            b'\t' => "\\t",
-            0x08 => "\\b",
-            0x0c => "\\f",
-            0..=0x1f => "",
-            _ => continue,
-        };
-        line.push_str(&s[start..i]);
-        if short.is_empty() {
-            const HEX: &[u8; 16] = b"0123456789abcdef";
-            line.push_str("\\u00");
-            line.push(char::from(HEX[usize::from(b >> 4)]));
-            line.push(char::from(HEX[usize::from(b & 0xf)]));
-        } else {
-            line.push_str(short);
-        }
-        start = i + 1;
-    }
-    line.push_str(&s[start..]);
 }
 
 /// Escapes what a `Debug` or `Display` implementation writes, as it writes it.
@@ -143,7 +109,7 @@ struct Escaping<'a>(&'a mut String);
 
 impl std::fmt::Write for Escaping<'_> {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        escape(self.0, s);
+        muster_api::json::escape(self.0, s);
         Ok(())
     }
 }
