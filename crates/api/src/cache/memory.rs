@@ -36,7 +36,9 @@ impl moka::Expiry<String, Stored> for PerEntry {
 }
 
 pub struct MemoryTier {
-    entries: Cache<String, Stored>,
+    /// Keyed by resource and id (or a list query's digest); hashed with foldhash like the
+    /// other per-request maps (see [`crate::FastMap`]) rather than SipHash.
+    entries: Cache<String, Stored, foldhash::quality::RandomState>,
     generations: Mutex<HashMap<String, u64>>,
     evictions: Arc<AtomicU64>,
 }
@@ -56,7 +58,7 @@ impl MemoryTier {
                     counter.fetch_add(1, Ordering::Relaxed);
                 }
             })
-            .build();
+            .build_with_hasher(foldhash::quality::RandomState::default());
         MemoryTier { entries, generations: Mutex::new(HashMap::new()), evictions }
     }
 
