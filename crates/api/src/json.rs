@@ -168,12 +168,23 @@ fn push_f32(out: &mut Vec<u8>, f: f32) {
     }
 }
 
+/// Escapes what a `Display` or `Debug` implementation writes, as it writes it, without
+/// collecting it first.
+pub struct Escaping<'a, S: Sink + ?Sized>(pub &'a mut S);
+
+impl<S: Sink + ?Sized> std::fmt::Write for Escaping<'_, S> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        escape(self.0, s);
+        Ok(())
+    }
+}
+
 /// `Display` output as a JSON string (`collect_str`).
 fn push_display<T: Display + ?Sized>(out: &mut Vec<u8>, value: &T) {
-    let mut s = String::new();
-    // writing into a String cannot fail; a Display impl that errors leaves what it wrote
-    let _ = write!(s, "{value}");
-    push_str(out, &s);
+    out.push(b'"');
+    // writing into memory cannot fail; a Display impl that errors leaves what it wrote
+    let _ = write!(Escaping(out), "{value}");
+    out.push(b'"');
 }
 
 /// serde's ten integer methods, each writing through the serializer's own `int`.
@@ -231,6 +242,12 @@ impl<'w, 'a> Writer<'a> {
         self.out.push(b'{');
         push_str(self.out, variant);
         self.out.push(b':');
+    }
+
+    /// A variant's sequence or fields: `{"variant":` then `open`, closed by `close`.
+    fn open_variant(&'w mut self, variant: &str, open: &[u8], close: &'static [u8]) -> Compound<'w, 'a> {
+        self.variant_key(variant);
+        self.open(open, close)
     }
 }
 
@@ -326,8 +343,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
-        self.variant_key(variant);
-        Ok(self.open(b"[", b"]}"))
+        Ok(self.open_variant(variant, b"[", b"]}"))
     }
     fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'w, 'a>, Error> {
         Ok(self.open(b"{", b"}"))
@@ -345,8 +361,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _len: usize,
     ) -> Result<Compound<'w, 'a>, Error> {
-        self.variant_key(variant);
-        Ok(self.open(b"{", b"}}"))
+        Ok(self.open_variant(variant, b"{", b"}}"))
     }
     fn collect_str<T: Display + ?Sized>(self, value: &T) -> Result<(), Error> {
         push_display(self.out, value);

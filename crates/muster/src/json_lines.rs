@@ -11,6 +11,7 @@
 //! response it describes (callgrind, cached GET by id). Here a line costs one pass to
 //! format and one to scrub ([`scrub`]), and the buffer is reused.
 
+use muster_api::json::Escaping;
 use muster_api::redact::scrub;
 use muster_domain::rfc3339;
 use std::cell::RefCell;
@@ -102,16 +103,6 @@ fn string(line: &mut String, s: &str) {
     line.push('"');
     muster_api::json::escape(line, s);
     line.push('"');
-}
-
-/// Escapes what a `Debug` or `Display` implementation writes, as it writes it.
-struct Escaping<'a>(&'a mut String);
-
-impl std::fmt::Write for Escaping<'_> {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        muster_api::json::escape(self.0, s);
-        Ok(())
-    }
 }
 
 /// Appends each field as `,"name":value`, typed as tracing-serde types it.
