@@ -83,6 +83,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             }
             let store = opened.into_dyn();
             let state = muster::app_state(&cfg, store.clone()).await?;
+            // before the listeners: once a port accepts, SIGTERM means a drain
+            let signal =
+                muster::server::shutdown_signal().map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
             let listener = tokio::net::TcpListener::bind(cfg.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("MUSTER_LISTEN: cannot listen on {}: {e}", cfg.listen))?;
@@ -95,14 +98,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
                 build = %state.build.build, "muster serving"
             );
             let admin = muster::server::AdminServer::spawn(admin, state.clone());
-            let served = muster::server::run(
-                listener,
-                state,
-                muster::server::shutdown_signal(),
-                cfg.drain_delay,
-                cfg.shutdown_timeout,
-            )
-            .await;
+            let served = muster::server::run(listener, state, signal, cfg.drain_delay, cfg.shutdown_timeout).await;
             admin.stop().await;
             served?;
             Ok(())

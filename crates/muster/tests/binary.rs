@@ -93,6 +93,33 @@ fn serves_on_a_fresh_machine_with_no_configuration() {
     assert!(wait_exit(&mut child, Duration::from_secs(10)).success());
 }
 
+/// A SIGTERM that arrives the moment the port accepts is a drain and a clean exit, not
+/// the signal's default action: the handlers are in place before the listener binds.
+#[test]
+fn sigterm_as_soon_as_the_port_accepts_is_a_clean_exit() {
+    for _ in 0..5 {
+        let dir = temp_dir();
+        let port = free_port();
+        let mut child = muster(&dir)
+            .arg("serve")
+            .env("MUSTER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MUSTER_DRAIN_DELAY", "0s")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(child.try_wait().unwrap().is_none(), "muster exited early");
+            assert!(Instant::now() < deadline, "muster never accepted");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        sigterm(&child);
+        let status = wait_exit(&mut child, Duration::from_secs(10));
+        assert_eq!(status.code(), Some(0), "{status}");
+    }
+}
+
 #[test]
 fn sigterm_reports_not_ready_and_drains_in_flight_requests() {
     let dir = temp_dir();
