@@ -142,7 +142,7 @@ pub async fn list(conn: &mut PgConnection, f: &AttendanceFilter, page: Page) -> 
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
-    let rows: Vec<AttendanceRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
+    let rows: Vec<AttendanceRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |a: &Attendance| a.id))
 }
 

@@ -79,7 +79,7 @@ pub async fn list(conn: &mut PgConnection, f: &CandidateFilter, page: Page) -> R
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
-    let rows: Vec<CandidateRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
+    let rows: Vec<CandidateRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
 }
 

@@ -1,9 +1,10 @@
 //! Statements every resource runs the same way: fetch one row, conditional delete.
 
 use crate::errors::{map_delete, map_err};
+use muster_store::row_type::{Positional, decode_row, decode_rows};
 use muster_store::{Expected, Result, StoreError};
-use sqlx::postgres::PgRow;
-use sqlx::{Connection, FromRow, PgConnection, PgExecutor};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::{Connection, PgConnection, PgExecutor, Postgres};
 use uuid::Uuid;
 
 /// Refuses a write whose `If-Match` version is stale.
@@ -24,10 +25,21 @@ pub async fn fetch<'e, R>(
     lock: bool,
 ) -> Result<R>
 where
-    R: for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    R: Positional<PgRow>,
 {
     let sql = format!("SELECT {columns} FROM {table} WHERE id = $1{}", if lock { " FOR UPDATE" } else { "" });
-    sqlx::query_as(&sql).bind(id).fetch_optional(ex).await.map_err(map_err)?.ok_or(StoreError::NotFound { entity })
+    let row = sqlx::query(&sql).bind(id).fetch_optional(ex).await.map_err(map_err)?;
+    decode_row(&row.ok_or(StoreError::NotFound { entity })?).map_err(map_err)
+}
+
+/// Runs a list query and decodes its rows, checking the column types once (see
+/// [`muster_store::row_type`]).
+pub async fn fetch_rows<R: Positional<PgRow>>(
+    query: sqlx::query::Query<'_, Postgres, PgArguments>,
+    conn: &mut PgConnection,
+) -> Result<Vec<R>> {
+    let rows = query.fetch_all(conn).await.map_err(map_err)?;
+    decode_rows(&rows).map_err(map_err)
 }
 
 /// Deletes the row with `id` if its version matches; `referenced` is the conflict message

@@ -105,7 +105,7 @@ pub async fn list(conn: &mut PgConnection, f: &EventFilter, page: Page) -> Resul
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
-    let rows: Vec<EventRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
+    let rows: Vec<EventRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }
 

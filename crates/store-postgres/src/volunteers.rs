@@ -90,7 +90,7 @@ pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> R
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
-    let rows: Vec<VolunteerRow> = qb.build_query_as().fetch_all(&mut *conn).await.map_err(map_err)?;
+    let rows: Vec<VolunteerRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }
 

@@ -16,7 +16,7 @@ pub mod idempotency;
 mod observability;
 mod page;
 #[cfg(feature = "sql")]
-mod row_type;
+pub mod row_type;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "sql")]
