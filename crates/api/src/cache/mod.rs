@@ -1,7 +1,7 @@
 //! The response cache: single-row GETs and list pages, stored as the JSON bytes sent, so a
 //! hit costs no database round trip and no serialisation.
 //!
-//! `none`, `memory` (moka, this process) or `redis` (shared by every instance, TTLs on
+//! `none`, `memory` (quick_cache, this process) or `redis` (shared by every instance, TTLs on
 //! every key). Freshness after writes comes from two kinds of invalidation:
 //! - a row's key is deleted when that row is written;
 //! - each resource has a generation counter in its list keys, bumped by every write, so
