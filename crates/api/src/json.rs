@@ -99,17 +99,24 @@ fn escape_marks(w: u64) -> u64 {
 }
 
 /// Whether no byte of `bytes` needs an escape: a word at a time, without early exits, so
-/// the short strings a row is made of take a handful of instructions.
+/// the short strings a row is made of take a handful of instructions. The bytes after the
+/// last whole word are checked as the string's last eight bytes (a word that overlaps the
+/// one before it), not copied into a padded word: that copy was a `memcpy` call per string.
+/// Shorter strings are checked byte by byte.
 #[inline]
 fn is_plain(bytes: &[u8]) -> bool {
+    let word = |w: &[u8]| u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+    if bytes.len() < 8 {
+        return bytes.iter().all(|&b| escape_of(b).is_none());
+    }
     let mut words = bytes.chunks_exact(8);
     let mut marks = 0;
     for w in words.by_ref() {
-        marks |= escape_marks(u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+        marks |= escape_marks(word(w));
     }
-    let mut tail = [b'a'; 8];
-    tail[..words.remainder().len()].copy_from_slice(words.remainder());
-    marks |= escape_marks(u64::from_le_bytes(tail));
+    if !words.remainder().is_empty() {
+        marks |= escape_marks(word(&bytes[bytes.len() - 8..]));
+    }
     marks == 0
 }
 
