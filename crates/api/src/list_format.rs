@@ -45,8 +45,9 @@ pub async fn check(st: &AppState, caller: Option<&Principal>, format: ListFormat
 pub fn to_bytes<T: Serialize>(format: ListFormat, page: &T) -> ApiResult<Bytes> {
     let bytes = match format {
         ListFormat::Objects => {
-            // a page of 20 rows is about 7 KB: start near it instead of doubling up from 128 B
-            let mut out = Vec::with_capacity(4096);
+            // a page of 20 volunteers is about 7 KB: start above it instead of doubling up
+            // from 128 B (or from 4 KiB, with one more copy of the page)
+            let mut out = Vec::with_capacity(8192);
             crate::json::to_writer(&mut out, page).map(|()| out).map_err(|e| e.to_string())
         }
         ListFormat::Compact => serde_json::to_value(page)

@@ -28,7 +28,12 @@ pub fn decode_rows<R: sqlx::Row, T: Positional<R>>(rows: &[R]) -> Result<Vec<T>,
     if let Some(first) = rows.first() {
         T::check_columns(first)?;
     }
-    rows.iter().map(T::decode_checked).collect()
+    // sized up front: collecting into a `Result` cannot see the length and grows by doubling
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(T::decode_checked(row)?);
+    }
+    Ok(out)
 }
 
 /// One row of a result by itself, checked and decoded.

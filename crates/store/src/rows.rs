@@ -166,7 +166,12 @@ impl TryFrom<AttendanceRow> for Attendance {
 
 /// Converts a list of rows, failing on the first that does not parse.
 pub fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>, StoreError> {
-    rows.into_iter().map(T::try_from).collect()
+    // sized up front: collecting into a `Result` cannot see the length and grows by doubling
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(T::try_from(row)?);
+    }
+    Ok(out)
 }
 
 /// The tags as stored: a JSON array of strings.
