@@ -22,8 +22,10 @@ use tower::ServiceExt;
 /// connections took RSS from 48 to 90 MiB. Bodies larger than this are read in pieces.
 /// While a request waits (a batch for its slot), hyper keeps reading its body into this
 /// buffer to notice a hang-up, so each waiting connection fills it: at 64 KiB, 64 waiting
-/// batch calls held 4 MiB of body bytes (DHAT); 16 KiB costs a 200 KB body a dozen reads.
-pub const READ_BUFFER_MAX: usize = 16 * 1024;
+/// batch calls held 4 MiB of body bytes (DHAT). Twice the header limit: headers that do not
+/// fit the buffer get hyper's bare 431, so up to twice the limit they reach the edge and
+/// get its problem body (`headers-too-large`).
+pub const READ_BUFFER_MAX: usize = 2 * muster_api::HEADER_LIMIT;
 
 /// Serves `app` on `listener` (HTTP/1.1, each request carrying its peer's
 /// [`ConnectInfo`]) until `stop` completes; then stops accepting, lets every connection
