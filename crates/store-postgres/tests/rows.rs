@@ -55,3 +55,49 @@ async fn a_null_where_the_field_cannot_hold_one_is_refused() {
     let err = decode_rows::<_, VolunteerRow>(&rows).expect_err("row 2 has no first name");
     assert!(err.to_string().contains("unexpected null"), "{err}");
 }
+
+/// `Stamp` reads binary `timestamptz` itself; `DateTime<Utc>` is sqlx's reading.
+#[tokio::test]
+async fn timestamps_read_as_sqlx_reads_them() {
+    use chrono::{DateTime, Utc};
+    use muster_store::decode::Stamp;
+    let sql = "SELECT t, t FROM unnest(ARRAY['2026-11-28T17:31:23.933052Z', '2000-01-01T00:00:00Z', \
+               '1999-12-31T23:59:59.999999Z', '1970-01-01T00:00:00Z', '1900-02-28T12:00:00.5Z', \
+               '0001-01-01T00:00:00Z', '9999-12-31T23:59:59.999999Z', '2024-02-29T01:02:03.000001+05:30']\
+               ::timestamptz[]) AS t";
+    let mut conn = PgConnection::connect(&database_url().await).await.expect("connect");
+    let rows: Vec<(Stamp, DateTime<Utc>)> = sqlx::query_as(sql).fetch_all(&mut conn).await.expect("query");
+    assert_eq!(rows.len(), 8);
+    for (ours, sqlx) in rows {
+        assert_eq!(ours.0, sqlx);
+    }
+    // the text format (a simple query) is sqlx's own reading
+    let row = sqlx::raw_sql("SELECT '2026-11-28T17:31:23.933052Z'::timestamptz AS t")
+        .fetch_one(&mut conn)
+        .await
+        .expect("simple query");
+    let t: Stamp = sqlx::Row::try_get(&row, 0).expect("text timestamptz");
+    assert_eq!(t.0.to_rfc3339(), "2026-11-28T17:31:23.933052+00:00");
+}
+
+/// `StoredTags` splits plain `jsonb` arrays itself and leaves the rest to serde_json.
+#[tokio::test]
+async fn tags_read_as_serde_json_reads_them() {
+    use muster_domain::volunteer::Tag;
+    use muster_store::decode::StoredTags;
+    use sqlx::types::Json;
+    let sql = r#"SELECT j, j FROM unnest(ARRAY['[]', '["driver"]', '["spanish","driver"]', '["señal", "a-b_c"]',
+                 '["quote\"inside", "back\\slash"]', '["tab\tescaped"]']::jsonb[]) AS j"#;
+    let mut conn = PgConnection::connect(&database_url().await).await.expect("connect");
+    let rows: Vec<(StoredTags, Json<Vec<Tag>>)> = sqlx::query_as(sql).fetch_all(&mut conn).await.expect("query");
+    assert_eq!(rows.len(), 6);
+    for (ours, serde) in &rows {
+        assert_eq!(ours.0, serde.0);
+    }
+    assert_eq!(rows[4].0.0.iter().map(Tag::as_str).collect::<Vec<_>>(), ["quote\"inside", "back\\slash"]);
+    let err = sqlx::query_as::<_, (StoredTags,)>("SELECT '{\"not\": \"an array\"}'::jsonb")
+        .fetch_one(&mut conn)
+        .await
+        .expect_err("an object is not a tag list");
+    assert!(err.to_string().contains("invalid type: map, expected a sequence"), "{err}");
+}

@@ -7,6 +7,8 @@
 //! optimistic concurrency); the decisions themselves come from `muster-domain`.
 
 mod batch;
+#[cfg(feature = "sql")]
+pub mod decode;
 mod error;
 mod filter;
 #[cfg(feature = "sql")]

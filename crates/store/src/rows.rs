@@ -5,6 +5,7 @@
 //! (uuid/blob, timestamptz/text, jsonb/json text).
 
 use crate::StoreError;
+use crate::decode::{Stamp, StoredTags};
 use crate::row_type::row_type;
 use chrono::{DateTime, NaiveDate, Utc};
 use muster_domain::attendance::{Attendance, AttendanceStatus};
@@ -31,8 +32,8 @@ row_type! {
         status: String,
         website: Option<String>,
         version: i64,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
+        created_at: Stamp,
+        updated_at: Stamp,
     }
 }
 
@@ -49,8 +50,8 @@ impl TryFrom<CandidateRow> for Candidate {
             status: CandidateStatus::parse(&r.status).map_err(|e| corrupt("candidate status", &e))?,
             website: r.website,
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
         })
     }
 }
@@ -64,10 +65,10 @@ row_type! {
         phone: Option<String>,
         zip_code: Option<String>,
         candidate_id: Option<Uuid>,
-        tags: Json<Vec<Tag>>,
+        tags: StoredTags,
         version: i64,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
+        created_at: Stamp,
+        updated_at: Stamp,
     }
 }
 
@@ -84,8 +85,8 @@ impl TryFrom<VolunteerRow> for Volunteer {
             candidate_id: r.candidate_id,
             tags: r.tags.0,
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
         })
     }
 }
@@ -97,8 +98,8 @@ row_type! {
         title: String,
         description: Option<String>,
         event_type: String,
-        starts_at: DateTime<Utc>,
-        ends_at: DateTime<Utc>,
+        starts_at: Stamp,
+        ends_at: Stamp,
         timezone: String,
         location: Option<Json<Location>>,
         virtual_url: Option<String>,
@@ -106,8 +107,8 @@ row_type! {
         visibility: String,
         status: String,
         version: i64,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
+        created_at: Stamp,
+        updated_at: Stamp,
     }
 }
 
@@ -120,8 +121,8 @@ impl TryFrom<EventRow> for Event {
             title: Text::from_trusted(r.title),
             description: r.description,
             event_type: EventType::parse(&r.event_type).map_err(|e| corrupt("event type", &e))?,
-            starts_at: r.starts_at,
-            ends_at: r.ends_at,
+            starts_at: r.starts_at.0,
+            ends_at: r.ends_at.0,
             timezone: TimeZone::from_trusted(r.timezone),
             location: r.location.map(|l| l.0),
             virtual_url: r.virtual_url,
@@ -129,8 +130,8 @@ impl TryFrom<EventRow> for Event {
             visibility: Visibility::parse(&r.visibility).map_err(|e| corrupt("event visibility", &e))?,
             status: EventStatus::parse(&r.status).map_err(|e| corrupt("event status", &e))?,
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
         })
     }
 }
@@ -141,10 +142,10 @@ row_type! {
         event_id: Uuid,
         volunteer_id: Uuid,
         status: String,
-        checked_in_at: Option<DateTime<Utc>>,
+        checked_in_at: Option<Stamp>,
         version: i64,
-        created_at: DateTime<Utc>,
-        updated_at: DateTime<Utc>,
+        created_at: Stamp,
+        updated_at: Stamp,
     }
 }
 
@@ -156,10 +157,10 @@ impl TryFrom<AttendanceRow> for Attendance {
             event_id: r.event_id,
             volunteer_id: r.volunteer_id,
             status: AttendanceStatus::parse(&r.status).map_err(|e| corrupt("attendance status", &e))?,
-            checked_in_at: r.checked_in_at,
+            checked_in_at: r.checked_in_at.map(|s| s.0),
             version: r.version,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            created_at: r.created_at.0,
+            updated_at: r.updated_at.0,
         })
     }
 }
