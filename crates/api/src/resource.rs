@@ -166,9 +166,7 @@ async fn read<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: Head
 /// `value` as an `application/json` response (a 500 problem if it cannot be written).
 pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response {
     match to_json(value) {
-        Ok(body) => {
-            (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
-        }
+        Ok(body) => (status, [(header::CONTENT_TYPE, APPLICATION_JSON)], body).into_response(),
         Err(e) => e.into_response(),
     }
 }
@@ -192,15 +190,30 @@ pub fn cached_response(headers: &HeaderMap, entry: &Entry, outcome: Outcome) -> 
     // the map is allocated once instead of growing and rehashing twice on the way out
     h.reserve(RESPONSE_HEADERS);
     if !unchanged {
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(header::CONTENT_TYPE, APPLICATION_JSON);
     }
     if let Ok(v) = HeaderValue::from_str(&entry.etag) {
         h.insert(header::ETAG, v);
     }
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
-    h.insert(X_CACHE.clone(), HeaderValue::from_static(outcome.as_str()));
+    h.insert(header::CACHE_CONTROL, PRIVATE_NO_CACHE);
+    h.insert(
+        X_CACHE.clone(),
+        match outcome {
+            Outcome::Hit => X_CACHE_HIT,
+            Outcome::Miss => X_CACHE_MISS,
+            Outcome::Bypass => X_CACHE_BYPASS,
+        },
+    );
     resp
 }
+
+// constants, so their bytes are checked once, when compiled (`from_static` at run time
+// checks them on every call)
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, no-cache");
+const X_CACHE_HIT: HeaderValue = HeaderValue::from_static("hit");
+const X_CACHE_MISS: HeaderValue = HeaderValue::from_static("miss");
+const X_CACHE_BYPASS: HeaderValue = HeaderValue::from_static("bypass");
 
 /// Counts a cache lookup in the metrics (a bypass is an error unless caching is off).
 fn count_lookup(st: &AppState, resource: &str, outcome: Outcome) {
