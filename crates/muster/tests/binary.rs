@@ -58,6 +58,16 @@ fn wait_ready(port: u16, child: &mut Child) {
     panic!("muster did not become ready");
 }
 
+/// `muster serve` in `dir` on `port`, output discarded; `drain_delay` overrides the default.
+fn serve(dir: &Path, port: u16, drain_delay: Option<&str>) -> Child {
+    let mut cmd = muster(dir);
+    cmd.arg("serve").env("MUSTER_LISTEN", format!("127.0.0.1:{port}")).stdout(Stdio::null()).stderr(Stdio::null());
+    if let Some(delay) = drain_delay {
+        cmd.env("MUSTER_DRAIN_DELAY", delay);
+    }
+    cmd.spawn().unwrap()
+}
+
 fn sigterm(child: &Child) {
     let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success();
     assert!(ok, "kill -TERM");
@@ -78,13 +88,7 @@ fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
 fn serves_on_a_fresh_machine_with_no_configuration() {
     let dir = temp_dir();
     let port = free_port();
-    let mut child = muster(&dir)
-        .arg("serve")
-        .env("MUSTER_LISTEN", format!("127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&dir, port, None);
     wait_ready(port, &mut child);
     assert!(dir.join("muster.db").exists(), "the SQLite default lives in the working directory");
     let (status, body) = get(port, "/version");
@@ -100,14 +104,7 @@ fn sigterm_as_soon_as_the_port_accepts_is_a_clean_exit() {
     for _ in 0..5 {
         let dir = temp_dir();
         let port = free_port();
-        let mut child = muster(&dir)
-            .arg("serve")
-            .env("MUSTER_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MUSTER_DRAIN_DELAY", "0s")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = serve(&dir, port, Some("0s"));
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(child.try_wait().unwrap().is_none(), "muster exited early");
@@ -124,14 +121,7 @@ fn sigterm_as_soon_as_the_port_accepts_is_a_clean_exit() {
 fn sigterm_reports_not_ready_and_drains_in_flight_requests() {
     let dir = temp_dir();
     let port = free_port();
-    let mut child = muster(&dir)
-        .arg("serve")
-        .env("MUSTER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MUSTER_DRAIN_DELAY", "1s")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = serve(&dir, port, Some("1s"));
     wait_ready(port, &mut child);
     let token = muster(&dir).args(["token", "--sub", "drain-test", "--scope", "write"]).output().unwrap();
     assert!(token.status.success(), "muster token works with the secret serve generated");

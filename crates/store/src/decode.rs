@@ -22,21 +22,39 @@ use sqlx::sqlite::{Sqlite, SqliteTypeInfo, SqliteValueRef};
 use sqlx::types::Json;
 use sqlx::{Decode, Type, ValueRef};
 
+/// `Type` for `$ty` in both drivers: the SQL types of `$stands_for`, which it decodes
+/// as (sqlx's own check of a column against a field uses these).
+macro_rules! same_sql_type {
+    ($ty:ty, $stands_for:ty) => {
+        impl Type<Postgres> for $ty {
+            fn type_info() -> PgTypeInfo {
+                <$stands_for as Type<Postgres>>::type_info()
+            }
+            fn compatible(ty: &PgTypeInfo) -> bool {
+                <$stands_for as Type<Postgres>>::compatible(ty)
+            }
+        }
+
+        impl Type<Sqlite> for $ty {
+            fn type_info() -> SqliteTypeInfo {
+                <$stands_for as Type<Sqlite>>::type_info()
+            }
+            fn compatible(ty: &SqliteTypeInfo) -> bool {
+                <$stands_for as Type<Sqlite>>::compatible(ty)
+            }
+        }
+    };
+}
+
+same_sql_type!(Stamp, DateTime<Utc>);
+same_sql_type!(StoredTags, Json<Vec<Tag>>);
+
 /// A `timestamptz` (PostgreSQL) or timestamp text (SQLite), as `DateTime<Utc>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Stamp(pub DateTime<Utc>);
 
 /// 2000-01-01T00:00:00Z, PostgreSQL's epoch, in microseconds since the Unix epoch.
 const POSTGRES_EPOCH_MICROS: i64 = 946_684_800_000_000;
-
-impl Type<Postgres> for Stamp {
-    fn type_info() -> PgTypeInfo {
-        <DateTime<Utc> as Type<Postgres>>::type_info()
-    }
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <DateTime<Utc> as Type<Postgres>>::compatible(ty)
-    }
-}
 
 impl<'r> Decode<'r, Postgres> for Stamp {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
@@ -49,15 +67,6 @@ impl<'r> Decode<'r, Postgres> for Stamp {
             return Ok(Stamp(micros));
         }
         <DateTime<Utc> as Decode<Postgres>>::decode(value).map(Stamp)
-    }
-}
-
-impl Type<Sqlite> for Stamp {
-    fn type_info() -> SqliteTypeInfo {
-        <DateTime<Utc> as Type<Sqlite>>::type_info()
-    }
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <DateTime<Utc> as Type<Sqlite>>::compatible(ty)
     }
 }
 
@@ -80,15 +89,6 @@ impl StoredTags {
     }
 }
 
-impl Type<Postgres> for StoredTags {
-    fn type_info() -> PgTypeInfo {
-        <Json<Vec<Tag>> as Type<Postgres>>::type_info()
-    }
-    fn compatible(ty: &PgTypeInfo) -> bool {
-        <Json<Vec<Tag>> as Type<Postgres>>::compatible(ty)
-    }
-}
-
 impl<'r> Decode<'r, Postgres> for StoredTags {
     fn decode(value: PgValueRef<'r>) -> Result<Self, BoxDynError> {
         let bytes = value.as_bytes()?;
@@ -101,15 +101,6 @@ impl<'r> Decode<'r, Postgres> for StoredTags {
             _ => bytes,
         };
         StoredTags::from_json(text)
-    }
-}
-
-impl Type<Sqlite> for StoredTags {
-    fn type_info() -> SqliteTypeInfo {
-        <Json<Vec<Tag>> as Type<Sqlite>>::type_info()
-    }
-    fn compatible(ty: &SqliteTypeInfo) -> bool {
-        <Json<Vec<Tag>> as Type<Sqlite>>::compatible(ty)
     }
 }
 

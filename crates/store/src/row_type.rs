@@ -61,6 +61,17 @@ pub fn check_column<R: sqlx::Row, T: sqlx::Type<R::Database>>(row: &R, index: us
 /// the fields' names comma-separated in declaration order, `FromRow` for any sqlx driver
 /// whose rows index by position, and [`Positional`].
 macro_rules! row_type {
+    // reads the fields in order, by position, with `$get` (`try_get` or `try_get_unchecked`)
+    (@read $row:ident, $get:ident, $first:ident $(, $field:ident)*) => {{
+        let mut column = 0usize;
+        let $first = $row.$get(column)?;
+        $(
+            column += 1;
+            let $field = $row.$get(column)?;
+        )*
+        let _ = column;
+        Self { $first $(, $field)* }
+    }};
     (
         $(#[$meta:meta])*
         pub struct $name:ident, $columns:ident {
@@ -84,14 +95,7 @@ macro_rules! row_type {
             $($ty: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,)*
         {
             fn from_row(row: &'r R) -> Result<Self, sqlx::Error> {
-                let mut column = 0usize;
-                let $first = row.try_get(column)?;
-                $(
-                    column += 1;
-                    let $field = row.try_get(column)?;
-                )*
-                let _ = column;
-                Ok(Self { $first $(, $field)* })
+                Ok(row_type!(@read row, try_get, $first $(, $field)*))
             }
         }
 
@@ -113,14 +117,7 @@ macro_rules! row_type {
             }
 
             fn decode_checked(row: &R) -> Result<Self, sqlx::Error> {
-                let mut column = 0usize;
-                let $first = row.try_get_unchecked(column)?;
-                $(
-                    column += 1;
-                    let $field = row.try_get_unchecked(column)?;
-                )*
-                let _ = column;
-                Ok(Self { $first $(, $field)* })
+                Ok(row_type!(@read row, try_get_unchecked, $first $(, $field)*))
             }
         }
     };
