@@ -10,7 +10,7 @@ use crate::AppState;
 use crate::problem::{ApiError, ApiResult};
 use crate::resource::Resource;
 use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use muster_domain::input::{Fields, kind, uuid};
 use muster_domain::{FieldError, ValidationErrors};
@@ -228,7 +228,7 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     let mut body = Vec::with_capacity(128 + total * 512);
     crate::json::to_writer(&mut body, &Answer { atomic, results, summary })
         .map_err(|e| ApiError::internal(format!("serialising a batch answer: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response())
+    Ok(([(header::CONTENT_TYPE, crate::resource::APPLICATION_JSON)], body).into_response())
 }
 
 /// What a batch body's `operations` held.

@@ -209,8 +209,8 @@ pub fn cached_response(headers: &HeaderMap, entry: &Entry, outcome: Outcome) -> 
 
 // constants, so their bytes are checked once, when compiled (`from_static` at run time
 // checks them on every call)
-const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
-const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, no-cache");
+pub(crate) const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+pub(crate) const PRIVATE_NO_CACHE: HeaderValue = HeaderValue::from_static("private, no-cache");
 const X_CACHE_HIT: HeaderValue = HeaderValue::from_static("hit");
 const X_CACHE_MISS: HeaderValue = HeaderValue::from_static("miss");
 const X_CACHE_BYPASS: HeaderValue = HeaderValue::from_static("bypass");

@@ -156,12 +156,12 @@ async fn my_flags(
     let mut resp = if not_modified(&headers, &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+        ([(header::CONTENT_TYPE, crate::resource::APPLICATION_JSON)], body).into_response()
     };
     if let Ok(v) = HeaderValue::from_str(&tag) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+    resp.headers_mut().insert(header::CACHE_CONTROL, crate::resource::PRIVATE_NO_CACHE);
     Ok(resp)
 }
 
