@@ -159,11 +159,13 @@ fn push_int<I: itoa::Integer>(out: &mut Vec<u8>, i: I) {
     out.extend_from_slice(itoa::Buffer::new().format(i).as_bytes());
 }
 
-fn push_f64(out: &mut Vec<u8>, f: f64) {
+/// `f` as serde_json writes it: the shortest text that reads back the same (zmij, the
+/// printer serde_json uses), `null` when it is not finite. Log lines write floats with it too.
+pub fn push_f64<S: Sink + ?Sized>(out: &mut S, f: f64) {
     if f.is_finite() {
-        out.extend_from_slice(zmij::Buffer::new().format_finite(f).as_bytes());
+        out.append(zmij::Buffer::new().format_finite(f));
     } else {
-        out.extend_from_slice(b"null");
+        out.append("null");
     }
 }
 

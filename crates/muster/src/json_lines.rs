@@ -134,14 +134,8 @@ impl Visit for Fields<'_> {
 
     fn record_f64(&mut self, field: &Field, value: f64) {
         self.key(field);
-        // serde_json's own form (the shortest that reads back the same, `1e+21` style
-        // exponents), null when the value is not finite: zmij is the printer serde_json's
-        // `Number` uses, called here without the formatting machinery around it
-        if value.is_finite() {
-            self.0.push_str(zmij::Buffer::new().format_finite(value));
-        } else {
-            self.0.push_str("null");
-        }
+        // serde_json's own form (`1e+21` style exponents; null when not finite)
+        muster_api::json::push_f64(self.0, value);
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
