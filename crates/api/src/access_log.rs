@@ -187,11 +187,12 @@ fn ip_text(ip: IpAddr) -> String {
 
 /// Client-chosen text for a field, cut so a 16 KiB URL cannot bloat every line.
 ///
-/// The log writers scrub every finished line ([`crate::redact`]); the field is scrubbed here
-/// as well only where that pass could miss something: when the text is cut (half a token no
-/// longer looks like one) or holds anything but printable ASCII (the writers escape control
-/// characters, and an escape can split a pattern). Printable ASCII stands in the line as it
-/// stands here, so scrubbing it twice would only double the work on every request.
+/// The log writers scrub what they write ([`crate::redact`]: the JSON writer each text value,
+/// the text writer each finished line); the field is scrubbed here as well only where that
+/// could miss something: when the text is cut (half a token no longer looks like one) or
+/// holds anything but printable ASCII (the text writer escapes control characters, and an
+/// escape can split a pattern). Printable ASCII reaches the writers as it stands here, so
+/// scrubbing it twice would only double the work on every request.
 fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
         return text.to_owned();

@@ -96,12 +96,16 @@ pub fn redact_url(url: &str) -> String {
 
 /// Masks secrets and personal data anywhere in `text`: JWTs, bearer/basic credentials,
 /// URL passwords, credential query parameters, email addresses and phone numbers.
+#[inline]
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    // most lines (every access line) hold none of the patterns: a few byte scans show that
-    // before any regex runs; otherwise one pass of the set decides which patterns occur
-    if !may_match(text) {
-        return Cow::Borrowed(text);
-    }
+    // most text (every access line) holds none of the patterns: one pass over the bytes shows
+    // that before any regex runs
+    if may_match(text) { scrub_matching(text) } else { Cow::Borrowed(text) }
+}
+
+/// [`scrub`] for text that may hold a pattern: one pass of the set decides which occur.
+#[inline(never)]
+fn scrub_matching(text: &str) -> Cow<'_, str> {
     let hits = ANY.matches(text);
     if !hits.matched_any() {
         return Cow::Borrowed(text);
@@ -141,64 +145,94 @@ static ANY: LazyLock<regex::RegexSet> = LazyLock::new(|| {
     .expect("valid regex set")
 });
 
-/// False only when no pattern of [`ANY`] can match `text`: each needs a marker that a few
-/// byte scans find (`eyJ`, `bearer`/`basic`, `://`, a credential name before `=`, `@` or
-/// `%40`, `+` or `%2B`, three digits, a separator, three digits). Text that isn't ASCII
-/// goes to the regexes: their case-insensitive matching also folds `ſ` and the Kelvin sign.
+/// False only when no pattern of [`ANY`] can match `text`: each needs a marker that one
+/// pass over the bytes finds (`eyJ`, `bearer`/`basic`, `://`, a credential name before `=`,
+/// `@` or `%40`, `+` or `%2B`, three digits, a separator, three digits). Text that isn't
+/// ASCII goes to the regexes: their case-insensitive matching also folds `ſ` and the Kelvin
+/// sign.
+///
+/// One pass with a byte table rather than a search per marker: a log line is full of `-`,
+/// `.` and hex digits (ids, timestamps), and a vectorised search restarted at each of them
+/// cost more than looking at every byte once. A word is looked for from its rarest letter,
+/// one that no hex id holds: `eyJ` from the `J`, `bearer` from the `r`, `basic` from the `i`.
+#[inline]
 fn may_match(text: &str) -> bool {
-    use memchr::memmem::Finder;
-    // a finder is built once: building one costs more than searching an access line
-    static JWT_START: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"eyJ"));
-    static SCHEME_END: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"://"));
     let b = text.as_bytes();
-    !text.is_ascii()
-        || JWT_START.find(b).is_some()
-        || SCHEME_END.find(b).is_some()
-        || memchr::memchr2(b'@', b'+', b).is_some()
-        || percent_marker(b)
-        || auth_scheme(b)
-        || secret_param(b)
-        || phone_shape(b)
+    for (i, &c) in b.iter().enumerate() {
+        let mark = MARKS[usize::from(c)];
+        if mark != QUIET && marks_a_pattern(b, i, mark) {
+            return true;
+        }
+    }
+    false
 }
 
-/// `%40` (an encoded `@`) or `%2B` (an encoded `+`).
-fn percent_marker(b: &[u8]) -> bool {
-    memchr::memchr_iter(b'%', b).any(|i| {
-        let code = b.get(i + 1..i + 3).unwrap_or_default();
-        code == b"40" || code.eq_ignore_ascii_case(b"2b")
-    })
+/// Whether the marker byte at `i` starts (or ends) text a pattern needs.
+#[inline(never)]
+fn marks_a_pattern(b: &[u8], i: usize, mark: u8) -> bool {
+    match mark {
+        ALWAYS => true,
+        PERCENT => b.get(i + 1..i + 3).is_some_and(|code| code == b"40" || code.eq_ignore_ascii_case(b"2b")),
+        COLON => b.get(i + 1..i + 3) == Some(b"//"),
+        J => i >= 2 && &b[i - 2..i] == b"ey",
+        R => i >= 5 && b[i - 5..=i].eq_ignore_ascii_case(b"bearer"),
+        I => i >= 3 && b.get(i - 3..i + 2).is_some_and(|w| w.eq_ignore_ascii_case(b"basic")),
+        EQUALS => secret_param(&b[..i]),
+        _ => phone_shape(b, i),
+    }
 }
 
-/// `bearer` or `basic`, in any case.
-fn auth_scheme(b: &[u8]) -> bool {
-    memchr::memchr2_iter(b'b', b'B', b).any(|i| {
-        let rest = &b[i..];
-        rest.get(..6).is_some_and(|w| w.eq_ignore_ascii_case(b"bearer"))
-            || rest.get(..5).is_some_and(|w| w.eq_ignore_ascii_case(b"basic"))
-    })
+/// What a byte may start or mark, for [`may_match`].
+const QUIET: u8 = 0;
+const ALWAYS: u8 = 1;
+const PERCENT: u8 = 2;
+const COLON: u8 = 3;
+const J: u8 = 4;
+const R: u8 = 5;
+const I: u8 = 6;
+const EQUALS: u8 = 7;
+const SEPARATOR: u8 = 8;
+
+static MARKS: [u8; 256] = {
+    let mut t = [QUIET; 256];
+    let mut c = 0x80;
+    while c < 256 {
+        t[c] = ALWAYS;
+        c += 1;
+    }
+    t[b'@' as usize] = ALWAYS;
+    t[b'+' as usize] = ALWAYS;
+    t[b'%' as usize] = PERCENT;
+    t[b':' as usize] = COLON;
+    t[b'J' as usize] = J;
+    t[b'r' as usize] = R;
+    t[b'R' as usize] = R;
+    t[b'i' as usize] = I;
+    t[b'I' as usize] = I;
+    t[b'=' as usize] = EQUALS;
+    t[b' ' as usize] = SEPARATOR;
+    t[b'.' as usize] = SEPARATOR;
+    t[b'-' as usize] = SEPARATOR;
+    t
+};
+
+/// `before` (the text up to an `=`) ends with one of [`SECRET_PARAMS`], in any case.
+fn secret_param(before: &[u8]) -> bool {
+    let name_len = before.iter().rev().take_while(|c| c.is_ascii_alphabetic() || **c == b'_').count();
+    let name = &before[before.len() - name_len..];
+    SECRET_PARAMS.iter().any(|p| p.as_bytes().eq_ignore_ascii_case(name))
 }
 
-/// One of [`SECRET_PARAMS`], in any case, right before an `=`.
-fn secret_param(b: &[u8]) -> bool {
-    memchr::memchr_iter(b'=', b).any(|eq| {
-        let name_len = b[..eq].iter().rev().take_while(|c| c.is_ascii_alphabetic() || **c == b'_').count();
-        let name = &b[eq - name_len..eq];
-        SECRET_PARAMS.iter().any(|p| p.as_bytes().eq_ignore_ascii_case(name))
-    })
-}
-
-/// Three digits (maybe followed by `)`), a space, `.` or `-`, three digits, `.` or `-` and
-/// four digits: the shape [`NANP`] needs.
-fn phone_shape(b: &[u8]) -> bool {
+/// The separator at `i` (a space, `.` or `-`) has three digits before it (maybe then `)`),
+/// and after it three digits, `.` or `-` and four digits: the shape [`NANP`] needs.
+fn phone_shape(b: &[u8], i: usize) -> bool {
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
-    memchr::memchr3_iter(b' ', b'.', b'-', b).any(|i| {
-        let end = if i > 0 && b[i - 1] == b')' { i - 1 } else { i };
-        end >= 3
-            && digits(end - 3..end)
-            && digits(i + 1..i + 4)
-            && matches!(b.get(i + 4), Some(b'.' | b'-'))
-            && digits(i + 5..i + 9)
-    })
+    let end = if i > 0 && b[i - 1] == b')' { i - 1 } else { i };
+    end >= 3
+        && digits(end - 3..end)
+        && digits(i + 1..i + 4)
+        && matches!(b.get(i + 4), Some(b'.' | b'-'))
+        && digits(i + 5..i + 9)
 }
 
 /// Replaces in place, allocating only when something matched.

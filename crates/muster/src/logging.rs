@@ -228,7 +228,7 @@ impl Write for SinkWriter<'_> {
 
 fn fmt_layer(format: LogFormat, writer: BoxMakeWriter) -> Boxed {
     match format {
-        // scrubs each line itself
+        // scrubs each text value itself, before escaping it
         LogFormat::Json => Box::new(crate::json_lines::JsonLines::new(writer)),
         LogFormat::Pretty => Box::new(tracing_subscriber::fmt::layer().with_writer(Scrubbed(writer))),
     }
