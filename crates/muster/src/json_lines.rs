@@ -17,6 +17,7 @@
 //! value can no longer be split by the escaping, and the fixed half of each line is not
 //! searched on every request.
 
+use muster_api::access_log;
 use muster_api::redact::scrub;
 use muster_domain::rfc3339;
 use std::cell::RefCell;
@@ -86,7 +87,7 @@ fn format_line(bufs: &mut Buffers, event: &Event<'_>, now: chrono::DateTime<chro
     line.push_str("\",\"level\":\"");
     line.push_str(level(*meta.level()));
     line.push('"');
-    event.record(&mut Fields { line, scratch: &mut bufs.scratch });
+    event.record(&mut Fields { line, scratch: &mut bufs.scratch, target: meta.target() });
     line.push_str(",\"target\":");
     string(line, meta.target());
     line.push_str("}\n");
@@ -127,6 +128,7 @@ fn string(line: &mut String, s: &str) {
 struct Fields<'a> {
     line: &'a mut String,
     scratch: &'a mut String,
+    target: &'static str,
 }
 
 impl Fields<'_> {
@@ -165,6 +167,12 @@ impl Visit for Fields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        if field.name() == access_log::LINE_FIELD && access_log::TARGETS.contains(&self.target) {
+            // an access line's fields, which it writes itself as a JSON fragment with the
+            // text a client chose already scrubbed
+            let _ = write!(self.line, "{value:#?}");
+            return;
+        }
         self.key(field);
         self.scratch.clear();
         let _ = write!(self.scratch, "{value:?}");
@@ -279,6 +287,84 @@ mod tests {
         // numbers are the program's own and stay as they are
         assert_eq!(line["count"], 4155550132u64);
         assert_eq!(line["message"], "signed in with [redacted jwt]");
+    }
+
+    /// An access line written from its one value is the line its fields, recorded one by
+    /// one as separate tracing fields, would give (client text scrubbed either way).
+    #[test]
+    fn access_lines_are_what_their_fields_one_by_one_would_be() {
+        let (ours, reference) = (Buf::default(), Buf::default());
+        let writer = |b: &Buf| {
+            let b = b.clone();
+            BoxMakeWriter::new(move || b.clone())
+        };
+        let full = access_log::Line {
+            request_id: Some("call-me-at-415-555-0132".to_owned()),
+            method: "PATCH",
+            route: "/v1/volunteers/{id}",
+            path: "/v1/volunteers/ana@example.org",
+            query: Some("token=abc&q=\"quoted\"\\"),
+            status: 500,
+            latency_ms: 12.345,
+            sub: Some("ana@example.org".to_owned()),
+            client_ip: Some("10.1.2.3"),
+            user_agent: Some("curl/8 \u{1}é ✓"),
+            bytes: Some(123),
+            problem: Some("internal"),
+            detail: Some("it broke".to_owned()),
+            cause: Some("pool timed out\nretry".to_owned()),
+            panic_at: Some("src/x.rs:1:2"),
+        };
+        let bare = access_log::Line {
+            request_id: None,
+            method: "GET",
+            route: "/health",
+            path: "/health",
+            query: None,
+            status: 200,
+            latency_ms: 0.001,
+            sub: None,
+            client_ip: None,
+            user_agent: None,
+            bytes: None,
+            problem: None,
+            detail: None,
+            cause: None,
+            panic_at: None,
+        };
+        let one_by_one = |l: &access_log::Line<'_>, kind: &str, msg: &str| {
+            macro_rules! each {
+                ($level:ident, $target:literal) => {
+                    tracing::$level!(target: $target, kind, request_id = l.request_id.as_deref(), method = l.method,
+                                     route = l.route, path = l.path, query = l.query, status = l.status,
+                                     latency_ms = l.latency_ms, sub = l.sub.as_deref(), client_ip = l.client_ip,
+                                     user_agent = l.user_agent, bytes = l.bytes, problem = l.problem,
+                                     detail = l.detail.as_deref(), cause = l.cause.as_deref(),
+                                     panic_at = l.panic_at, "{msg}")
+                };
+            }
+            if kind == "server_error" {
+                each!(error, "muster::server_error");
+            } else {
+                each!(debug, "muster::access");
+            }
+        };
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(JsonLines::new(writer(&ours))), || {
+            full.emit();
+            bare.emit();
+        });
+        tracing::subscriber::with_default(
+            tracing_subscriber::registry().with(JsonLines::new(writer(&reference))),
+            || {
+                one_by_one(&full, "server_error", "server error");
+                one_by_one(&bare, "access", "request");
+            },
+        );
+        let (ours, reference) = (ours.lines(), reference.lines());
+        assert_eq!(ours.len(), 2);
+        assert_eq!(ours, reference);
+        assert!(ours[0].contains(r#""sub":"a***@example.org""#), "{}", ours[0]);
+        assert!(ours[0].contains(r#""query":"token=***&q=\"quoted\"\\""#), "{}", ours[0]);
     }
 
     #[test]
