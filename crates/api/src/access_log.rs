@@ -50,22 +50,38 @@ pub struct ProblemLog {
     pub cause: Option<String>,
 }
 
-/// The authenticated caller's subject, as a response extension the gate sets.
-#[derive(Debug, Clone)]
-pub struct Caller(pub String);
-
 /// Marks a response that replaced a panic.
 #[derive(Debug, Clone, Copy)]
 struct Panicked;
 
+/// What handling a request leaves for its access line.
+#[derive(Debug, Default)]
+struct Notes {
+    /// Where the handler panicked, left by the panic hook.
+    panic_at: Option<String>,
+    /// The authenticated caller's subject, left by the gate.
+    caller: Option<String>,
+}
+
 tokio::task_local! {
-    /// Where the current request's handler panicked, left by the panic hook.
-    static PANIC_AT: RefCell<Option<String>>;
+    /// The current request's notes.
+    static NOTES: RefCell<Notes>;
 }
 
 /// Whether the caller runs inside a request the access log is watching.
 pub fn in_request() -> bool {
-    PANIC_AT.try_with(|_| ()).is_ok()
+    NOTES.try_with(|_| ()).is_ok()
+}
+
+/// Names the authenticated caller on the current request's access line (the gate calls
+/// it). A task-local rather than a response extension: the first extension allocates the
+/// response's extension map, on every request.
+pub fn note_caller(subject: &str) {
+    let _ = NOTES.try_with(|cell| {
+        if let Ok(mut notes) = cell.try_borrow_mut() {
+            notes.caller = Some(subject.to_owned());
+        }
+    });
 }
 
 /// Installs a panic hook that, inside a request, keeps the panic's location for that
@@ -76,10 +92,10 @@ pub fn install_panic_hook(chain: bool) {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let at = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        let kept = PANIC_AT
+        let kept = NOTES
             .try_with(|cell| {
-                if let Ok(mut slot) = cell.try_borrow_mut() {
-                    slot.clone_from(&at);
+                if let Ok(mut notes) = cell.try_borrow_mut() {
+                    notes.panic_at.clone_from(&at);
                 }
             })
             .is_ok();
@@ -131,10 +147,10 @@ where
     let ip = client_ip(peer, forwarded, &st.limits.trusted_proxies).map(ip_text);
     let in_flight = st.metrics.in_flight();
 
-    let (mut resp, panic_at) = PANIC_AT
-        .scope(RefCell::new(None), async move {
+    let (mut resp, notes) = NOTES
+        .scope(RefCell::default(), async move {
             let resp = inner(req).await;
-            (resp, PANIC_AT.with(|p| p.borrow_mut().take()))
+            (resp, NOTES.with(RefCell::take))
         })
         .await;
     drop(in_flight);
@@ -155,14 +171,14 @@ where
         status: status.as_u16(),
         // whole microseconds, so the field reads 5.124 rather than 5.124499999999999
         latency_ms: elapsed.as_micros() as f64 / 1000.0,
-        sub: resp.extensions().get::<Caller>().map(|c| bounded(&c.0, 256)),
+        sub: notes.caller.as_deref().map(|c| bounded(c, 256)),
         client_ip: ip.as_deref(),
         user_agent: user_agent.as_deref(),
         bytes: body_bytes(&resp),
         problem: problem.as_ref().map(|p| p.slug),
         detail: problem.as_ref().map(|p| scrub(&p.detail).into_owned()),
         cause: problem.as_ref().and_then(|p| p.cause.as_deref()).map(|c| scrub(c).into_owned()),
-        panic_at: panic_at.as_deref(),
+        panic_at: notes.panic_at.as_deref(),
     };
     line.emit();
     resp
@@ -414,35 +430,45 @@ where
     Fut: Future<Output = Response> + Send + 'static,
 {
     use futures_util::FutureExt;
-    let reads = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    let caught = std::panic::AssertUnwindSafe(run(req)).catch_unwind();
-    if reads {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         // in place, inside the access log's own panic scope, which the hook fills
-        return caught.await.unwrap_or_else(panic_response);
+        return std::panic::AssertUnwindSafe(run(req)).catch_unwind().await.unwrap_or_else(panic_response);
     }
-    // a task has no task-locals of its own: it gets a panic scope and the request id, and
-    // the panic location is carried back to the access log's scope
+    // spawned by a plain function, so this future holds only the task's handle: were the
+    // request's future built here, its kilobytes would size every read's future as well
+    match spawn_write(req, run).await {
+        Ok((outcome, notes)) => {
+            let _ = NOTES.try_with(|cell| cell.replace(notes));
+            outcome.unwrap_or_else(panic_response)
+        }
+        Err(e) => crate::problem::ApiError::internal(format!("request task failed: {e}")).into_response(),
+    }
+}
+
+/// What a write's task gives back: the response or its panic, and the request's notes.
+type Finished = (std::thread::Result<Response>, Notes);
+
+/// Starts a write in a task of its own. A task has no task-locals of its own: it gets
+/// notes of its own and the request id, and its notes are carried back to the access
+/// log's scope.
+fn spawn_write<F, Fut>(req: Request, run: F) -> tokio::task::JoinHandle<Finished>
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response> + Send + 'static,
+{
+    use futures_util::FutureExt;
+    let caught = std::panic::AssertUnwindSafe(run(req)).catch_unwind();
     let request_id = crate::request_id::current();
-    let run = PANIC_AT.scope(RefCell::new(None), async move {
+    let run = NOTES.scope(RefCell::default(), async move {
         let outcome = caught.await;
-        (outcome, PANIC_AT.with(|p| p.borrow_mut().take()))
+        (outcome, NOTES.with(RefCell::take))
     });
-    let finished = tokio::spawn(async move {
+    tokio::spawn(async move {
         match request_id {
             Some(id) => crate::request_id::scope(id, run).await,
             None => run.await,
         }
     })
-    .await;
-    match finished {
-        Ok((outcome, at)) => {
-            if at.is_some() {
-                let _ = PANIC_AT.try_with(|cell| cell.replace(at));
-            }
-            outcome.unwrap_or_else(panic_response)
-        }
-        Err(e) => crate::problem::ApiError::internal(format!("request task failed: {e}")).into_response(),
-    }
 }
 
 #[cfg(test)]

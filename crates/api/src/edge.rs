@@ -59,7 +59,10 @@ pub async fn layer(State(edge): State<Edge>, req: Request, next: Next) -> Respon
                     let limit = time_limit(st.request_timeout, &req);
                     let gated = gate::for_route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
                     let run = |req| pass(st.clone(), req, next, gated);
-                    match tokio::time::timeout(limit, access_log::detached(req, run)).await {
+                    // boxed: the handler's future is kilobytes, and unboxed it would be copied
+                    // with every future wrapped around it (the time limit, the access log,
+                    // the request id, the middleware's own box)
+                    match tokio::time::timeout(limit, Box::pin(access_log::detached(req, run))).await {
                         Ok(resp) => resp,
                         Err(_) => timed_out(limit),
                     }

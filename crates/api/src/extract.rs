@@ -5,7 +5,7 @@
 use crate::problem::{ApiError, ApiResult};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use muster_domain::{FieldError, parse_timestamp};
 use muster_store::{Cursor, DEFAULT_LIMIT, MAX_LIMIT, Page};
 use serde_json::{Map, Value};
@@ -163,10 +163,22 @@ pub fn entity_tags(s: &str) -> Option<Vec<(bool, &str)>> {
     Some(out)
 }
 
+/// The request's `If-None-Match`, the one header a cached read answers to. Taking the
+/// whole `HeaderMap` as an extractor clones every header of every read.
+pub struct IfNoneMatch(pub Option<HeaderValue>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IfNoneMatch {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(IfNoneMatch(parts.headers.get(header::IF_NONE_MATCH).cloned()))
+    }
+}
+
 /// Whether `If-None-Match` already names this ETag (weak comparison, as RFC 9110 says
 /// for `If-None-Match`).
-pub fn not_modified(headers: &HeaderMap, tag: &str) -> bool {
-    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|s| {
+pub fn not_modified(if_none_match: Option<&HeaderValue>, tag: &str) -> bool {
+    if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|s| {
         s.split(',').any(|t| {
             let t = t.trim();
             t == "*" || t == tag || t.strip_prefix("W/") == Some(tag)

@@ -67,7 +67,9 @@ pub async fn guard(st: AppState, mut req: Request, next: Next, idempotent: bool)
     };
     let cost = cost_of(req.method(), req.uri().path());
     let decision = st.limits.limiter.check(&key, &quota, cost).await;
-    let subject = auth.as_ref().ok().map(|p| p.subject.clone());
+    if let Ok(p) = &auth {
+        crate::access_log::note_caller(&p.subject);
+    }
     let mut resp = if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
         st.metrics.rate_limited("default");
         let secs = wait.as_secs_f64().ceil().max(1.0);
@@ -104,9 +106,6 @@ pub async fn guard(st: AppState, mut req: Request, next: Next, idempotent: bool)
             }
         }
     };
-    if let Some(sub) = subject {
-        resp.extensions_mut().insert(crate::access_log::Caller(sub));
-    }
     let h = resp.headers_mut();
     if let Some(v) = policy_value(&quota) {
         h.insert(RATELIMIT_POLICY.clone(), v);

@@ -7,7 +7,7 @@
 
 use crate::AppState;
 use crate::cache::{Entry, Outcome};
-use crate::extract::{Id, JsonObject, Query, etag, if_match, not_modified};
+use crate::extract::{Id, IfNoneMatch, JsonObject, Query, etag, if_match, not_modified};
 use crate::problem::{ApiError, ApiResult};
 use async_trait::async_trait;
 use axum::Router;
@@ -110,7 +110,7 @@ async fn cached_list<R: Resource>(
     st: &AppState,
     key: &str,
     q: ListQuery<R::Filter>,
-    headers: &HeaderMap,
+    if_none_match: Option<&HeaderValue>,
 ) -> ApiResult<Response> {
     let store = &*st.store;
     let (entry, outcome) = st
@@ -128,7 +128,7 @@ async fn cached_list<R: Resource>(
         })
         .await?;
     count_lookup(st, R::COLLECTION, outcome);
-    Ok(cached_response(headers, &entry, outcome))
+    Ok(cached_response(if_none_match, &entry, outcome))
 }
 
 /// The query string with its pairs sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry.
@@ -150,7 +150,11 @@ async fn create<R: Resource>(State(st): State<AppState>, JsonObject(body): JsonO
     Ok(resp)
 }
 
-async fn read<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: HeaderMap) -> ApiResult<Response> {
+async fn read<R: Resource>(
+    State(st): State<AppState>,
+    Id(id): Id,
+    IfNoneMatch(inm): IfNoneMatch,
+) -> ApiResult<Response> {
     let store = &*st.store;
     let (entry, outcome) = st
         .cache
@@ -160,7 +164,7 @@ async fn read<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: Head
         })
         .await?;
     count_lookup(&st, R::COLLECTION, outcome);
-    Ok(cached_response(&headers, &entry, outcome))
+    Ok(cached_response(inm.as_ref(), &entry, outcome))
 }
 
 /// `value` as an `application/json` response (a 500 problem if it cannot be written).
@@ -178,8 +182,8 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<Bytes> {
 /// A cached (or cacheable) body: 304 when the client has it, else 200. Clients may keep
 /// authenticated data but must revalidate it (`private, no-cache`), which the ETag makes a
 /// cheap 304.
-pub fn cached_response(headers: &HeaderMap, entry: &Entry, outcome: Outcome) -> Response {
-    let unchanged = not_modified(headers, &entry.etag);
+pub fn cached_response(if_none_match: Option<&HeaderValue>, entry: &Entry, outcome: Outcome) -> Response {
+    let unchanged = not_modified(if_none_match, &entry.etag);
     let mut resp = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -281,11 +285,11 @@ async fn list<R: Resource>(
     State(st): State<AppState>,
     caller: Option<axum::Extension<crate::principal::Principal>>,
     RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(inm): IfNoneMatch,
 ) -> ApiResult<Response> {
     let q = list_query_ids::<R>(raw.as_deref(), |_| {})?;
     crate::list_format::check(&st, caller.as_deref(), q.format).await?;
-    cached_list::<R>(&st, &normalized(raw.as_deref()), q, &headers).await
+    cached_list::<R>(&st, &normalized(raw.as_deref()), q, inm.as_ref()).await
 }
 
 async fn update<R: Resource>(
@@ -316,12 +320,12 @@ pub async fn list_related<P: Resource, C: Resource>(
     caller: Option<&crate::principal::Principal>,
     parent: Uuid,
     raw: Option<&str>,
-    headers: &HeaderMap,
+    if_none_match: Option<&HeaderValue>,
     scope: impl FnOnce(&mut C::Filter) + Send,
 ) -> ApiResult<Response> {
     let q = list_query_ids::<C>(raw, scope)?;
     crate::list_format::check(st, caller, q.format).await?;
     P::get(&*st.store, parent).await.map_err(ApiError::from)?;
     let key = format!("{}/{parent}?{}", P::COLLECTION, normalized(raw));
-    cached_list::<C>(st, &key, q, headers).await
+    cached_list::<C>(st, &key, q, if_none_match).await
 }

@@ -143,18 +143,24 @@ pub struct LineBuffer;
 
 struct Sink {
     lines: Mutex<Vec<u8>>,
-    out: Mutex<Box<dyn Write + Send>>,
+    /// The output, and the buffer last written to it, emptied: swapped in for the lines it
+    /// takes, so neither buffer grows from nothing (and is copied on the way) after a write.
+    out: Mutex<(Box<dyn Write + Send>, Vec<u8>)>,
 }
 
 impl Sink {
     /// Writes everything buffered so far.
     fn flush(&self) {
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        let taken = std::mem::take(&mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()));
-        if !taken.is_empty() {
+        let (out, spare) = &mut *out;
+        std::mem::swap(spare, &mut *self.lines.lock().unwrap_or_else(|e| e.into_inner()));
+        if !spare.is_empty() {
             // a log that cannot be written has nowhere to report it
-            let _ = out.write_all(&taken);
+            let _ = out.write_all(spare);
             let _ = out.flush();
+            spare.clear();
+            // one huge line must not keep its memory for good
+            spare.shrink_to(2 * BUFFER_LIMIT);
         }
     }
 }
@@ -163,7 +169,7 @@ impl LineBuffer {
     /// A buffered sink writing to `out`; the first one starts the flusher thread.
     pub fn writer(out: impl Write + Send + 'static) -> BoxMakeWriter {
         static FLUSHER: std::sync::Once = std::sync::Once::new();
-        let sink = Arc::new(Sink { lines: Mutex::new(Vec::new()), out: Mutex::new(Box::new(out)) });
+        let sink = Arc::new(Sink { lines: Mutex::new(Vec::new()), out: Mutex::new((Box::new(out), Vec::new())) });
         BUFFERS.lock().unwrap_or_else(|e| e.into_inner()).push(Arc::downgrade(&sink));
         FLUSHER.call_once(|| {
             std::thread::Builder::new()

@@ -134,6 +134,13 @@ impl Authenticator {
         if let Some(p) = self.verified.get(token, now) {
             return Ok(p);
         }
+        // boxed: nearly every request finds its token above, and this future (a decoded
+        // header, a JWKS lookup) would otherwise size every request's
+        Box::pin(self.verify(token, now)).await
+    }
+
+    /// Checks a token not verified lately: signature, algorithm, claims; remembers it.
+    async fn verify(&self, token: &str, now: u64) -> Result<Principal, AuthError> {
         let header = decode_header(token).map_err(|_| invalid("the token is not a well-formed JWT"))?;
         let key = if HS_ALGS.contains(&header.alg) {
             match &self.hs256 {
@@ -142,8 +149,7 @@ impl Authenticator {
             }
         } else if ASYMMETRIC_ALGS.contains(&header.alg) {
             match &self.jwks {
-                // boxed: a JWKS fetch is rare, and its future would size every request's
-                Some(jwks) => Box::pin(jwks.key_for(header.kid.as_deref(), header.alg)).await.map_err(invalid)?,
+                Some(jwks) => jwks.key_for(header.kid.as_deref(), header.alg).await.map_err(invalid)?,
                 None => {
                     return Err(invalid("tokens signed with public-key algorithms are not accepted by this server"));
                 }

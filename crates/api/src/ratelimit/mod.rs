@@ -98,8 +98,8 @@ impl Decision {
     /// The IETF RateLimit header value, e.g. `"default";r=42;t=30`.
     pub fn header(&self, name: &str) -> String {
         // written piece by piece: it is on every response, and format! costs several times more
-        let mut out = sf_string(name);
-        out.reserve(24);
+        let mut out = String::with_capacity(name.len() + 32);
+        push_sf_string(&mut out, name);
         out.push_str(";r=");
         out.push_str(itoa::Buffer::new().format(self.remaining));
         out.push_str(";t=");
@@ -207,6 +207,12 @@ fn ceil_secs(d: Duration) -> u64 {
 /// outside printable ASCII, which sf-string cannot carry, becomes `_`.
 fn sf_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
+    push_sf_string(&mut out, s);
+    out
+}
+
+/// Appends [`sf_string`]`(s)` to `out`.
+fn push_sf_string(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -219,5 +225,4 @@ fn sf_string(s: &str) -> String {
         }
     }
     out.push('"');
-    out
 }

@@ -1,13 +1,12 @@
 //! `/v1/candidates` and `/v1/candidates/{id}/events`.
 
 use crate::AppState;
-use crate::extract::{Id, Query};
+use crate::extract::{Id, IfNoneMatch, Query};
 use crate::problem::ApiResult;
 use crate::resource::{self, Resource};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use muster_domain::ValidationErrors;
@@ -82,9 +81,9 @@ async fn list_candidate_events(
     caller: Option<axum::Extension<crate::principal::Principal>>,
     Id(id): Id,
     RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(inm): IfNoneMatch,
 ) -> ApiResult<Response> {
-    resource::list_related::<Candidate, Event>(&st, caller.as_deref(), id, q.as_deref(), &headers, |f| {
+    resource::list_related::<Candidate, Event>(&st, caller.as_deref(), id, q.as_deref(), inm.as_ref(), |f| {
         f.candidate_id = Some(id);
     })
     .await

@@ -1,13 +1,12 @@
 //! `/v1/events` and `/v1/events/{id}/attendances`.
 
 use crate::AppState;
-use crate::extract::{Id, Query};
+use crate::extract::{Id, IfNoneMatch, Query};
 use crate::problem::ApiResult;
 use crate::resource::{self, Resource};
 use async_trait::async_trait;
 use axum::Router;
 use axum::extract::{RawQuery, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use muster_domain::ValidationErrors;
@@ -87,9 +86,9 @@ async fn list_event_attendances(
     caller: Option<axum::Extension<crate::principal::Principal>>,
     Id(id): Id,
     RawQuery(q): RawQuery,
-    headers: HeaderMap,
+    IfNoneMatch(inm): IfNoneMatch,
 ) -> ApiResult<Response> {
-    resource::list_related::<Event, Attendance>(&st, caller.as_deref(), id, q.as_deref(), &headers, |f| {
+    resource::list_related::<Event, Attendance>(&st, caller.as_deref(), id, q.as_deref(), inm.as_ref(), |f| {
         f.event_id = Some(id);
     })
     .await

@@ -46,7 +46,7 @@ async fn list_flags(State(st): State<AppState>) -> ApiResult<Json<serde_json::Va
 /// `GET /v1/admin/flags/{key}`.
 async fn get_flag(State(st): State<AppState>, Path(raw): Path<String>, headers: HeaderMap) -> ApiResult<Response> {
     let flag = st.store.get_flag(key_of(&raw)?.as_str()).await?;
-    if not_modified(&headers, &etag(flag.version)) {
+    if not_modified(headers.get(header::IF_NONE_MATCH), &etag(flag.version)) {
         let mut resp = StatusCode::NOT_MODIFIED.into_response();
         resp.headers_mut().insert(header::ETAG, HeaderValue::from_str(&etag(flag.version)).expect("ASCII"));
         return Ok(resp);
@@ -153,7 +153,7 @@ async fn my_flags(
     let body = serde_json::to_vec(&json!({"subject": caller.subject, "flags": flags}))
         .map_err(|e| ApiError::internal(format!("serialising flags: {e}")))?;
     let tag = format!("\"f{}\"", crate::cache::short_hash(&body));
-    let mut resp = if not_modified(&headers, &tag) {
+    let mut resp = if not_modified(headers.get(header::IF_NONE_MATCH), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, crate::resource::APPLICATION_JSON)], body).into_response()

@@ -126,7 +126,7 @@ async fn evaluate_all(
     let body = json!({"flags": all.iter().map(success).collect::<Vec<_>>()});
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let tag = format!("\"o{}\"", crate::cache::short_hash(&bytes));
-    let mut resp = if crate::extract::not_modified(&headers, &tag) {
+    let mut resp = if crate::extract::not_modified(headers.get(header::IF_NONE_MATCH), &tag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], bytes).into_response()
