@@ -124,7 +124,7 @@ async fn cached_list<R: Resource>(
             });
             let page = ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing };
             let body = crate::list_format::to_bytes(q.format, &page)?;
-            Ok(Entry { etag: format!("\"l{}\"", crate::cache::short_hash(&body)), body })
+            Entry::new(format!("\"l{}\"", crate::cache::short_hash(&body)), body)
         })
         .await?;
     count_lookup(st, R::COLLECTION, outcome);
@@ -160,7 +160,7 @@ async fn read<R: Resource>(
         .cache
         .row(R::COLLECTION, id, R::ROWS_HAVE_SIDE_EFFECTS, || async move {
             let row = R::get(store, id).await?;
-            Ok(Entry { etag: etag(row.version()), body: to_json(&row)? })
+            Entry::new(etag(row.version()), to_json(&row)?)
         })
         .await?;
     count_lookup(&st, R::COLLECTION, outcome);
@@ -183,7 +183,7 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<Bytes> {
 /// authenticated data but must revalidate it (`private, no-cache`), which the ETag makes a
 /// cheap 304.
 pub fn cached_response(if_none_match: Option<&HeaderValue>, entry: &Entry, outcome: Outcome) -> Response {
-    let unchanged = not_modified(if_none_match, &entry.etag);
+    let unchanged = not_modified(if_none_match, entry.etag.to_str().unwrap_or_default());
     let mut resp = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -196,9 +196,7 @@ pub fn cached_response(if_none_match: Option<&HeaderValue>, entry: &Entry, outco
     if !unchanged {
         h.insert(header::CONTENT_TYPE, APPLICATION_JSON);
     }
-    if let Ok(v) = HeaderValue::from_str(&entry.etag) {
-        h.insert(header::ETAG, v);
-    }
+    h.insert(header::ETAG, entry.etag.clone());
     h.insert(header::CACHE_CONTROL, PRIVATE_NO_CACHE);
     h.insert(
         X_CACHE.clone(),

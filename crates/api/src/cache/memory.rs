@@ -116,7 +116,7 @@ mod tests {
     use super::*;
 
     fn entry(body: &str) -> Entry {
-        Entry { etag: "\"v1\"".to_owned(), body: Bytes::copy_from_slice(body.as_bytes()) }
+        Entry { etag: axum::http::HeaderValue::from_static("\"v1\""), body: Bytes::copy_from_slice(body.as_bytes()) }
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod memory;
 use crate::problem::ApiError;
 use crate::redis_link::RedisLink;
 use axum::body::Bytes;
+use axum::http::HeaderValue;
 use memory::MemoryTier;
 use redis::AsyncCommands;
 use std::collections::HashMap;
@@ -56,11 +57,20 @@ impl CacheMode {
     }
 }
 
-/// A cached response: its strong ETag and body.
+/// A cached response: its strong ETag and body. The ETag is kept as the header value it
+/// is sent as, checked once when the entry is made; a hit clones it without allocating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    pub etag: String,
+    pub etag: HeaderValue,
     pub body: Bytes,
+}
+
+impl Entry {
+    pub fn new(etag: String, body: Bytes) -> Result<Entry, ApiError> {
+        let etag = HeaderValue::try_from(etag)
+            .map_err(|e| ApiError::internal(format!("an ETag that is no header value: {e}")))?;
+        Ok(Entry { etag, body })
+    }
 }
 
 /// Whether a response came from the cache (`X-Cache`).
@@ -347,7 +357,7 @@ fn encode(e: &Entry) -> Vec<u8> {
 
 fn decode(raw: &[u8]) -> Option<Entry> {
     let nl = raw.iter().position(|&b| b == b'\n')?;
-    let etag = std::str::from_utf8(&raw[..nl]).ok()?.to_owned();
+    let etag = HeaderValue::from_bytes(&raw[..nl]).ok()?;
     Some(Entry { etag, body: Bytes::copy_from_slice(&raw[nl + 1..]) })
 }
 

@@ -368,8 +368,8 @@ impl Metrics {
 
     /// Counts an answered request and its latency, and its error class.
     pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
-        let status_label = status.to_string();
-        let labels = [method, route, status_label.as_str()];
+        let mut status_label = itoa::Buffer::new();
+        let labels = [method, route, status_label.format(status)];
         self.requests.with_label_values(&labels).inc();
         self.duration.with_label_values(&[method, route]).observe(elapsed.as_secs_f64());
         if (400..500).contains(&status) {
