@@ -233,6 +233,9 @@ impl Cache {
 
     /// Read-through with one load per key at a time in this process (stampede protection),
     /// and no store when a write to the resource happened during the load.
+    ///
+    /// A hit is answered here; a miss is filled by [`Cache::fill`] in a boxed future, so
+    /// the load's future (a store query) does not size every hit's.
     async fn through<F, Fut>(&self, resource: &'static str, key: String, load: F) -> Result<(Entry, Outcome), ApiError>
     where
         F: FnOnce() -> Fut,
@@ -241,11 +244,19 @@ impl Cache {
         match self.get(&key).await {
             Lookup::Found(e) => {
                 self.count(resource, |s| &s.hits);
-                return Ok((e, Outcome::Hit));
+                Ok((e, Outcome::Hit))
             }
-            Lookup::Failed => return self.bypass(resource, load).await,
-            Lookup::Missing => {}
+            Lookup::Failed => Box::pin(self.bypass(resource, load)).await,
+            Lookup::Missing => Box::pin(self.fill(resource, key, load)).await,
         }
+    }
+
+    /// [`Cache::through`] after a miss.
+    async fn fill<F, Fut>(&self, resource: &'static str, key: String, load: F) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
         let _flight = self.flights.enter(&key).await;
         // another request may have filled it while this one waited
         if let Lookup::Found(e) = self.get(&key).await {
@@ -305,7 +316,11 @@ impl Cache {
             Tier::Memory(m) => Some(m.generation(&format!("{kind}:{resource}"))),
             Tier::Redis { link, prefix } => {
                 let key = format!("{prefix}{kind}:{resource}");
-                link.run(|mut c| async move { c.get::<_, Option<u64>>(key).await }).await.map(|g| g.unwrap_or(0))
+                // boxed, like every Redis call on the read path: the client's futures are
+                // large, and the memory tier's requests should not carry their size
+                Box::pin(link.run(|mut c| async move { c.get::<_, Option<u64>>(key).await }))
+                    .await
+                    .map(|g| g.unwrap_or(0))
             }
         }
     }
@@ -316,7 +331,7 @@ impl Cache {
             Tier::Memory(m) => m.get(key).map_or(Lookup::Missing, Lookup::Found),
             Tier::Redis { link, prefix } => {
                 let full = format!("{prefix}{key}");
-                match link.run(|mut c| async move { c.get::<_, Option<Vec<u8>>>(full).await }).await {
+                match Box::pin(link.run(|mut c| async move { c.get::<_, Option<Vec<u8>>>(full).await })).await {
                     None => Lookup::Failed,
                     Some(None) => Lookup::Missing,
                     Some(Some(raw)) => decode(&raw).map_or(Lookup::Missing, Lookup::Found),
