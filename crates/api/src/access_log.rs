@@ -130,7 +130,7 @@ fn panic_message(payload: &(dyn Any + Send)) -> String {
 }
 
 /// Serves `req` with `inner` and writes its access line and metrics; runs inside the
-/// request id's scope ([`crate::edge::layer`]).
+/// request id's scope ([`crate::edge`]).
 pub async fn serve<F, Fut>(st: &AppState, req: Request, inner: F) -> Response
 where
     F: FnOnce(Request) -> Fut,

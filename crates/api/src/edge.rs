@@ -23,11 +23,15 @@
 
 use crate::problem::ApiError;
 use crate::{AppState, access_log, gate, request_id};
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::Route;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Largest total size of request headers; larger gets 431.
@@ -36,7 +40,8 @@ pub const HEADER_LIMIT: usize = 16 * 1024;
 /// How long a CSV import may stream: a 50 MB upload on a slow link takes minutes.
 pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What the edge needs: the app and its build header, made once.
+/// What the edge needs: the app and its build header, made once. As a tower layer it
+/// wraps each route (`Router::layer`).
 #[derive(Clone)]
 pub struct Edge(Arc<(AppState, HeaderValue)>);
 
@@ -46,8 +51,55 @@ impl Edge {
     }
 }
 
-/// The middleware (see the module documentation for what it does, in which order).
-pub async fn layer(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+/// The rest of the request below the edge: the matched route's handler.
+pub struct Next(Route);
+
+impl Next {
+    pub async fn run(self, req: Request) -> Response {
+        use tower::ServiceExt;
+        match self.0.oneshot(req).await {
+            Ok(resp) => resp,
+            Err(never) => match never {},
+        }
+    }
+}
+
+impl tower::Layer<Route> for Edge {
+    type Service = EdgeService;
+
+    fn layer(&self, route: Route) -> EdgeService {
+        EdgeService { edge: self.clone(), route }
+    }
+}
+
+/// A route behind the edge. Its own service rather than `axum::middleware::from_fn`, which
+/// on every request also boxed the route a second time and mapped its response through
+/// two more layers.
+#[derive(Clone)]
+pub struct EdgeService {
+    edge: Edge,
+    route: Route,
+}
+
+impl tower::Service<Request> for EdgeService {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        tower::Service::<Request>::poll_ready(&mut self.route, cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        // the route that was polled ready serves this request; a clone stays for the next
+        let route = self.route.clone();
+        let next = Next(std::mem::replace(&mut self.route, route));
+        Box::pin(serve(self.edge.clone(), req, next))
+    }
+}
+
+/// The edge's work on one request (see the module documentation for what, in which order).
+async fn serve(edge: Edge, req: Request, next: Next) -> Result<Response, Infallible> {
     let (st, build) = &*edge.0;
     let (id, id_header) = request_id::assign(&req);
     let mut resp = request_id::scope(
@@ -73,7 +125,7 @@ pub async fn layer(State(edge): State<Edge>, req: Request, next: Next) -> Respon
     )
     .await;
     request_id::stamp(&mut resp, id_header, build.clone());
-    resp
+    Ok(resp)
 }
 
 /// The handler, behind the gate when the route has one (see [`gate::for_route`]).

@@ -7,12 +7,12 @@
 
 use crate::AppState;
 use crate::auth::{AuthError, Scope};
+use crate::edge::Next;
 use crate::limits::{client_ip, cost_of};
 use crate::problem::ApiError;
 use crate::ratelimit::Quota;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::cell::RefCell;
 use std::net::SocketAddr;

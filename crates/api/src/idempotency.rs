@@ -7,13 +7,13 @@
 //! retry really retries.
 
 use crate::AppState;
+use crate::edge::Next;
 use crate::extract::body_too_large;
 use crate::principal::Principal;
 use crate::problem::ApiError;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use muster_store::{IdempotencyBegin, IdempotencyKey, StoredResponse};
 use sha2::{Digest, Sha256};

@@ -34,7 +34,6 @@ pub mod routes;
 
 use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware;
 use muster_store::Store;
 use problem::ApiError;
 use std::sync::Arc;
@@ -178,7 +177,7 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
                 format!("{method} is not allowed on {}; the Allow header lists the methods it takes", uri.path()),
             )
         })
-        .layer(middleware::from_fn_with_state(edge, edge::layer))
+        .layer(edge)
         .with_state(state);
     match cors {
         Some(layer) => router.layer(layer),
