@@ -138,7 +138,9 @@ where
 {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req.extensions().get::<MatchedPath>().map_or(UNMATCHED, MatchedPath::as_str).to_owned();
+    // a clone of the route's shared text, not a copy
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
     let path = bounded(req.uri().path(), 512);
     let query = req.uri().query().map(|q| bounded(q, 1024));
     let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| bounded(s, 256));
@@ -157,15 +159,15 @@ where
 
     let elapsed = started.elapsed();
     let status = resp.status();
-    st.metrics.request(method, &route, status.as_u16(), elapsed);
+    st.metrics.request(method, route, status.as_u16(), elapsed);
     if resp.extensions_mut().remove::<Panicked>().is_some() {
         st.metrics.panicked();
     }
     let problem = resp.extensions_mut().remove::<ProblemLog>();
     let line = Line {
-        request_id: request_id::current(),
+        request_id: None,
         method,
-        route: &route,
+        route,
         path: &path,
         query: query.as_deref(),
         status: status.as_u16(),
@@ -180,7 +182,7 @@ where
         cause: problem.as_ref().and_then(|p| p.cause.as_deref()).map(|c| scrub(c).into_owned()),
         panic_at: notes.panic_at.as_deref(),
     };
-    line.emit();
+    request_id::with_current(|id| Line { request_id: id, ..line }.emit());
     resp
 }
 
@@ -232,7 +234,7 @@ fn body_bytes(resp: &Response) -> Option<u64> {
 /// The fields of one access line. Public so the log writers' tests can check the line
 /// they write against the one tracing's own fields would give.
 pub struct Line<'a> {
-    pub request_id: Option<String>,
+    pub request_id: Option<&'a str>,
     pub method: &'static str,
     pub route: &'a str,
     pub path: &'a str,
@@ -253,7 +255,7 @@ pub struct Line<'a> {
 pub const TARGETS: [&str; 3] = ["muster::access", "muster::client_error", "muster::server_error"];
 
 /// The one field (besides the message) of an access line's event: all of the line's fields
-/// in one value ([`Fields`]). Seventeen fields, each recorded, keyed, scrubbed and escaped
+/// in one value (`Fields`). Seventeen fields, each recorded, keyed, scrubbed and escaped
 /// by the writer one by one, cost more than serving the cached response the line describes;
 /// as one value a JSON writer asks for them as a JSON fragment (`{:#?}`) that needs nothing
 /// more, and a text writer gets `name=value` pairs (`{:?}`).
@@ -304,8 +306,9 @@ impl Fields<'_> {
     fn json<S: Sink + ?Sized>(&self, out: &mut S) {
         let l = self.line;
         text(out, "kind", self.kind);
-        if let Some(id) = &l.request_id {
-            text(out, "request_id", &scrub(id));
+        if let Some(id) = l.request_id {
+            // only ids that scrubbing leaves as they are get this far (request_id::assign)
+            text(out, "request_id", id);
         }
         text(out, "method", l.method);
         text(out, "route", l.route);
@@ -379,7 +382,7 @@ impl fmt::Debug for Fields<'_> {
         let l = self.line;
         write!(f, "kind={} method={} route={} path={}", self.kind, l.method, l.route, l.path)?;
         let texts = [
-            ("request_id", l.request_id.as_deref()),
+            ("request_id", l.request_id),
             ("query", l.query),
             ("sub", l.sub.as_deref()),
             ("client_ip", l.client_ip),

@@ -1,6 +1,8 @@
 //! Request ids and the headers every response carries.
 //!
 //! The id is the client's `X-Request-Id` when it sent a sane one, else a fresh UUIDv7.
+//! Sane: short, printable, and with nothing scrubbing would mask (no email, phone number or
+//! credential), so every log line can write it as it is.
 //! It lives in a task-local for the request's lifetime so that error bodies and log
 //! lines can name it without threading it through every function.
 
@@ -25,11 +27,24 @@ pub fn current() -> Option<String> {
     REQUEST_ID.try_with(Clone::clone).ok()
 }
 
-/// Client ids are echoed only when short and printable, so they cannot inject log lines.
+/// Calls `f` with the current request's id, without copying it.
+pub fn with_current<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
+    let mut f = Some(f);
+    match REQUEST_ID.try_with(|id| f.take().map(|f| f(Some(id)))) {
+        Ok(Some(r)) => r,
+        // not serving a request (`f` was not called)
+        _ => f.take().map(|f| f(None)).expect("called once"),
+    }
+}
+
+/// Client ids are echoed only when short and printable, so they cannot inject log lines,
+/// and when scrubbing would leave them as they are, so they carry no personal data or
+/// secret into the logs (and the logs need not scrub them).
 fn acceptable(v: &HeaderValue) -> Option<String> {
     let s = v.to_str().ok()?;
     let ok = !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic());
-    ok.then(|| s.to_owned())
+    let clean = ok && matches!(crate::redact::scrub(s), std::borrow::Cow::Borrowed(_));
+    clean.then(|| s.to_owned())
 }
 
 /// Assigns the request's id (the client's when acceptable, else a fresh UUIDv7); returns it

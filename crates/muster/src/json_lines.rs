@@ -299,7 +299,7 @@ mod tests {
             BoxMakeWriter::new(move || b.clone())
         };
         let full = access_log::Line {
-            request_id: Some("call-me-at-415-555-0132".to_owned()),
+            request_id: Some("01a223af-503d-75b3-8c7b-5e7498dfa433"),
             method: "PATCH",
             route: "/v1/volunteers/{id}",
             path: "/v1/volunteers/ana@example.org",
@@ -335,7 +335,7 @@ mod tests {
         let one_by_one = |l: &access_log::Line<'_>, kind: &str, msg: &str| {
             macro_rules! each {
                 ($level:ident, $target:literal) => {
-                    tracing::$level!(target: $target, kind, request_id = l.request_id.as_deref(), method = l.method,
+                    tracing::$level!(target: $target, kind, request_id = l.request_id, method = l.method,
                                      route = l.route, path = l.path, query = l.query, status = l.status,
                                      latency_ms = l.latency_ms, sub = l.sub.as_deref(), client_ip = l.client_ip,
                                      user_agent = l.user_agent, bytes = l.bytes, problem = l.problem,

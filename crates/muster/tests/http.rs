@@ -294,6 +294,12 @@ async fn operational_endpoints(app: TestApp) {
     assert_eq!(generated.header("x-request-id").map(str::len), Some(36));
     let hostile = app.send(Method::GET, "/health", None, &[("x-request-id", "a b\tc")]).await;
     assert_ne!(hostile.header("x-request-id"), Some("a b\tc"));
+    // an id that would be masked in the logs is not taken either: logs write ids as they are
+    for personal in ["ana@example.org", "call-415-555-0132", "token=abcdef"] {
+        let r = app.send(Method::GET, "/health", None, &[("x-request-id", personal)]).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.header("x-request-id").map(str::len), Some(36), "{personal} was echoed");
+    }
     let ready = app.get("/ready").await;
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
     assert_eq!(ready.body["checks"]["store"]["status"], "up");
