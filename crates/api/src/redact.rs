@@ -193,6 +193,23 @@ const I: u8 = 6;
 const EQUALS: u8 = 7;
 const SEPARATOR: u8 = 8;
 
+/// The ASCII marker bytes; every byte past ASCII is [`ALWAYS`].
+const MARKED: [(u8, u8); 13] = [
+    (b'@', ALWAYS),
+    (b'+', ALWAYS),
+    (b'%', PERCENT),
+    (b':', COLON),
+    (b'J', J),
+    (b'r', R),
+    (b'R', R),
+    (b'i', I),
+    (b'I', I),
+    (b'=', EQUALS),
+    (b' ', SEPARATOR),
+    (b'.', SEPARATOR),
+    (b'-', SEPARATOR),
+];
+
 static MARKS: [u8; 256] = {
     let mut t = [QUIET; 256];
     let mut c = 0x80;
@@ -200,19 +217,11 @@ static MARKS: [u8; 256] = {
         t[c] = ALWAYS;
         c += 1;
     }
-    t[b'@' as usize] = ALWAYS;
-    t[b'+' as usize] = ALWAYS;
-    t[b'%' as usize] = PERCENT;
-    t[b':' as usize] = COLON;
-    t[b'J' as usize] = J;
-    t[b'r' as usize] = R;
-    t[b'R' as usize] = R;
-    t[b'i' as usize] = I;
-    t[b'I' as usize] = I;
-    t[b'=' as usize] = EQUALS;
-    t[b' ' as usize] = SEPARATOR;
-    t[b'.' as usize] = SEPARATOR;
-    t[b'-' as usize] = SEPARATOR;
+    let mut i = 0;
+    while i < MARKED.len() {
+        t[MARKED[i].0 as usize] = MARKED[i].1;
+        i += 1;
+    }
     t
 };
 

@@ -200,6 +200,11 @@ mod tests {
     }
 
     impl Buf {
+        fn writer(&self) -> BoxMakeWriter {
+            let b = self.clone();
+            BoxMakeWriter::new(move || b.clone())
+        }
+
         /// The lines, with the timestamps' value (the clock moved between the two writers)
         /// replaced; each timestamp must still have the shape `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
         fn lines(&self) -> Vec<String> {
@@ -225,17 +230,13 @@ mod tests {
     #[test]
     fn lines_match_tracing_subscribers_json_format_byte_for_byte() {
         let (ours, theirs) = (Buf::default(), Buf::default());
-        let writer = |b: &Buf| {
-            let b = b.clone();
-            BoxMakeWriter::new(move || b.clone())
-        };
         let reference = tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(false)
             .with_span_list(false)
-            .with_writer(writer(&theirs));
-        let sub = tracing_subscriber::registry().with(JsonLines::new(writer(&ours))).with(reference);
+            .with_writer(theirs.writer());
+        let sub = tracing_subscriber::registry().with(JsonLines::new(ours.writer())).with(reference);
         let err = std::io::Error::other("disk \"full\"");
         tracing::subscriber::with_default(sub, || {
             tracing::info!(target: "muster::access", kind = "access", request_id = Some("01a2"), method = "GET",
@@ -266,8 +267,7 @@ mod tests {
     #[test]
     fn every_kind_of_text_value_is_scrubbed_before_it_is_escaped() {
         let out = Buf::default();
-        let b = out.clone();
-        let sub = tracing_subscriber::registry().with(JsonLines::new(BoxMakeWriter::new(move || b.clone())));
+        let sub = tracing_subscriber::registry().with(JsonLines::new(out.writer()));
         let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLWJ5dGVz";
         tracing::subscriber::with_default(sub, || {
             tracing::info!(
@@ -294,10 +294,6 @@ mod tests {
     #[test]
     fn access_lines_are_what_their_fields_one_by_one_would_be() {
         let (ours, reference) = (Buf::default(), Buf::default());
-        let writer = |b: &Buf| {
-            let b = b.clone();
-            BoxMakeWriter::new(move || b.clone())
-        };
         let full = access_log::Line {
             request_id: Some("01a223af-503d-75b3-8c7b-5e7498dfa433"),
             method: "PATCH",
@@ -349,12 +345,12 @@ mod tests {
                 each!(debug, "muster::access");
             }
         };
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(JsonLines::new(writer(&ours))), || {
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(JsonLines::new(ours.writer())), || {
             full.emit();
             bare.emit();
         });
         tracing::subscriber::with_default(
-            tracing_subscriber::registry().with(JsonLines::new(writer(&reference))),
+            tracing_subscriber::registry().with(JsonLines::new(reference.writer())),
             || {
                 one_by_one(&full, "server_error", "server error");
                 one_by_one(&bare, "access", "request");
