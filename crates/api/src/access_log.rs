@@ -207,12 +207,13 @@ fn ip_text(ip: IpAddr) -> String {
 
 /// Client-chosen text for a field, cut so a 16 KiB URL cannot bloat every line.
 ///
-/// The log writers scrub what they write ([`crate::redact`]: the JSON writer each text value,
-/// the text writer each finished line); the field is scrubbed here as well only where that
-/// could miss something: when the text is cut (half a token no longer looks like one) or
-/// holds anything but printable ASCII (the text writer escapes control characters, and an
-/// escape can split a pattern). Printable ASCII reaches the writers as it stands here, so
-/// scrubbing it twice would only double the work on every request.
+/// Every client-chosen field is scrubbed ([`crate::redact`]) before it is written: by
+/// `Fields::json` when a JSON writer asks for the line, by the text writer in each finished
+/// line. The field is scrubbed here as well only where that could miss something: when the
+/// text is cut (half a token no longer looks like one) or holds anything but printable ASCII
+/// (the text writer escapes control characters, and an escape can split a pattern).
+/// Printable ASCII is written as it stands here, so scrubbing it twice would only double
+/// the work on every request.
 fn bounded(text: &str, max: usize) -> String {
     if text.len() <= max && text.bytes().all(|b| (b' '..=b'~').contains(&b)) {
         return text.to_owned();
