@@ -183,7 +183,7 @@ fn to_json<T: Serialize>(value: &T) -> ApiResult<Bytes> {
 /// authenticated data but must revalidate it (`private, no-cache`), which the ETag makes a
 /// cheap 304.
 pub fn cached_response(if_none_match: Option<&HeaderValue>, entry: &Entry, outcome: Outcome) -> Response {
-    let unchanged = not_modified(if_none_match, entry.etag.to_str().unwrap_or_default());
+    let unchanged = entry.etag.to_str().is_ok_and(|tag| not_modified(if_none_match, tag));
     let mut resp = if unchanged {
         StatusCode::NOT_MODIFIED.into_response()
     } else {

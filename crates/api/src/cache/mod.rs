@@ -372,7 +372,8 @@ fn encode(e: &Entry) -> Vec<u8> {
 
 fn decode(raw: &[u8]) -> Option<Entry> {
     let nl = raw.iter().position(|&b| b == b'\n')?;
-    let etag = HeaderValue::from_bytes(&raw[..nl]).ok()?;
+    // printable ASCII only, as every ETag made here is: anything else is not ours
+    let etag = HeaderValue::from_str(std::str::from_utf8(&raw[..nl]).ok()?).ok()?;
     Some(Entry { etag, body: Bytes::copy_from_slice(&raw[nl + 1..]) })
 }
 
