@@ -103,7 +103,7 @@ pub fn install_panic_hook(chain: bool) {
             return;
         }
         let message = panic_message(info.payload());
-        tracing::error!(target: "muster::panic", kind = "panic", location = at.as_deref(),
+        tracing::error!(target: PANIC, kind = "panic", location = at.as_deref(),
                         message = %scrub(&message), "panic outside a request");
         if chain {
             previous(info);
@@ -252,8 +252,15 @@ pub struct Line<'a> {
     pub panic_at: Option<&'a str>,
 }
 
-/// The targets of access lines, one per class (see the module documentation).
-pub const TARGETS: [&str; 3] = ["muster::access", "muster::client_error", "muster::server_error"];
+/// The target of each class of line (see the module documentation).
+pub const ACCESS: &str = "muster::access";
+pub const CLIENT_ERROR: &str = "muster::client_error";
+pub const SERVER_ERROR: &str = "muster::server_error";
+/// A panic outside a request (inside one, it is its server error line).
+pub const PANIC: &str = "muster::panic";
+
+/// The targets of access lines, one per class.
+pub const TARGETS: [&str; 3] = [ACCESS, CLIENT_ERROR, SERVER_ERROR];
 
 /// The one field (besides the message) of an access line's event: all of the line's fields
 /// in one value (`Fields`). Seventeen fields, each recorded, keyed, scrubbed and escaped
@@ -265,7 +272,7 @@ pub const LINE_FIELD: &str = "muster_line";
 /// Emits an access line's event; a macro because a tracing event's target and level must
 /// be constants at its call site.
 macro_rules! emit {
-    ($level:ident, $target:literal, $kind:literal, $l:expr, $msg:literal) => {
+    ($level:ident, $target:expr, $kind:literal, $l:expr, $msg:literal) => {
         {
             let fields = Fields { kind: $kind, line: $l };
             tracing::$level!(target: $target, muster_line = ?fields, $msg)
@@ -278,17 +285,17 @@ impl Line<'_> {
     pub fn emit(&self) {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
-            emit!(error, "muster::server_error", "server_error", self, "server error");
+            emit!(error, SERVER_ERROR, "server_error", self, "server error");
         } else if status.is_client_error() {
             if watched(status) {
-                emit!(warn, "muster::client_error", "client_error", self, "client error");
+                emit!(warn, CLIENT_ERROR, "client_error", self, "client error");
             } else {
-                emit!(info, "muster::client_error", "client_error", self, "client error");
+                emit!(info, CLIENT_ERROR, "client_error", self, "client error");
             }
         } else if PROBES.contains(&self.route) {
-            emit!(debug, "muster::access", "access", self, "request");
+            emit!(debug, ACCESS, "access", self, "request");
         } else {
-            emit!(info, "muster::access", "access", self, "request");
+            emit!(info, ACCESS, "access", self, "request");
         }
     }
 }

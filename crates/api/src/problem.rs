@@ -190,7 +190,7 @@ impl IntoResponse for ApiError {
             && this.status.is_server_error()
             && !crate::access_log::in_request()
         {
-            tracing::error!(target: "muster::server_error", kind = "server_error", request_id = request_id.as_deref(),
+            tracing::error!(target: crate::access_log::SERVER_ERROR, kind = "server_error", request_id = request_id.as_deref(),
                             status = this.status.as_u16(), cause = %crate::redact::scrub(cause), "request failed");
         }
         let log =

@@ -14,6 +14,7 @@
 //! so `MUSTER_LOG` does not have to enable them for the metric to work.
 
 use crate::config::{Config, LogFormat, LogSink};
+use muster_api::access_log;
 use muster_api::redact::scrub;
 use std::io::{self, Write};
 use std::sync::{Arc, Mutex, Weak};
@@ -39,8 +40,8 @@ impl Class {
     pub fn targets(self) -> &'static [&'static str] {
         match self {
             // a panic outside a request is a server-side failure too
-            Class::ServerErrors => &["muster::server_error", "muster::panic"],
-            Class::ClientErrors => &["muster::client_error"],
+            Class::ServerErrors => &[access_log::SERVER_ERROR, access_log::PANIC],
+            Class::ClientErrors => &[access_log::CLIENT_ERROR],
             Class::ClientReports => &["muster::client_report"],
         }
     }
