@@ -1,6 +1,7 @@
 //! The `muster` binary's parts: configuration, opening the store, serving, seeding.
 //! `main.rs` only parses the command line and calls into these.
 
+pub mod alloc;
 pub mod config;
 pub mod json_lines;
 pub mod logging;

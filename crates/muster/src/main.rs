@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 /// mimalloc: the request path allocates many small, short-lived objects across threads;
 /// it serves them faster than glibc's allocator and returns freed memory to the system
-/// (glibc kept a burst of batch calls' memory resident after the load was gone).
+/// (glibc kept a burst of batch calls' memory resident after the load was gone); how soon
+/// it does is set in [`muster::alloc`].
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::Duration;
@@ -33,6 +34,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // before anything else: mimalloc's options may only change while there is one thread
+    muster::alloc::tune();
     let cli = Cli::parse();
     let cfg = match Config::load() {
         Ok(c) => c,
