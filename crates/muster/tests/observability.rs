@@ -10,6 +10,7 @@
 mod support;
 
 use muster_api::auth::{AuthConfig, Authenticator, Secret};
+use muster_api::cache::CacheMode;
 use muster_api::ratelimit::{Quota, RateLimiter};
 use muster_api::{AppState, Limits};
 use muster_store::Store;
@@ -473,7 +474,9 @@ async fn the_default_rate_limit_counts_its_refusals() {
 async fn metrics_are_on_the_admin_listener_only() {
     capture_logs();
     let app = support::spawn_app(Backend::Postgres).await;
-    app.candidate().await;
+    let candidate = app.candidate().await;
+    let id = candidate["id"].as_str().unwrap();
+    assert_eq!(app.get(&format!("/v1/candidates/{id}")).await.status, StatusCode::OK);
     app.get("/v1/nowhere").await.problem(404);
     app.get("/metrics").await.problem(404);
 
@@ -489,6 +492,13 @@ async fn metrics_are_on_the_admin_listener_only() {
     assert!(s["muster_store_pool_max_connections{pool=\"primary\"}"] >= 1.0);
     assert!(s.contains_key("muster_store_pool_connections{pool=\"primary\",state=\"in_use\"}"));
     assert_eq!(s["muster_cache_hits_total{resource=\"events\"}"], 0.0);
+    assert_eq!(s["muster_cache_evictions_total"], 0.0);
+    if support::cache_mode_under_test() == CacheMode::Memory {
+        // the candidate just read is held: its key, body and ETag
+        assert!(s["muster_cache_memory_bytes"] > 100.0, "{}", s["muster_cache_memory_bytes"]);
+    } else {
+        assert_eq!(s["muster_cache_memory_bytes"], 0.0, "no memory cache");
+    }
     assert!(s["muster_store_query_duration_seconds_count"] >= 1.0, "statement timings reach the histogram");
     assert!(text.contains("muster_build_info{build="));
     promtool_accepts(&text);

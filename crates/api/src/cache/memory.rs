@@ -109,6 +109,11 @@ impl MemoryTier {
     pub fn evictions(&self) -> u64 {
         self.evictions.load(Ordering::Relaxed)
     }
+
+    /// Bytes held, as the budget weighs them.
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
+    }
 }
 
 #[cfg(test)]
@@ -151,8 +156,9 @@ mod tests {
         for i in 0..1000 {
             tier.insert(format!("volunteers:{i:04}"), &entry(&body), Duration::from_secs(60));
         }
-        assert!(tier.entries.weight() <= budget, "weight {} over {budget}", tier.entries.weight());
+        assert!(tier.weight() <= budget, "weight {} over {budget}", tier.weight());
         let kept = tier.entries.len() as u64;
+        assert_eq!(tier.weight(), kept * ("volunteers:0000".len() + 1000 + "\"v1\"".len()) as u64);
         assert!((50..=64).contains(&kept), "about budget / 1 KB entries kept: {kept}");
         assert_eq!(tier.evictions(), 1000 - kept, "every entry not kept was pushed out and counted");
         assert_eq!(tier.get("volunteers:0999").map(|e| e.body.len()), Some(1000), "the newest is kept");

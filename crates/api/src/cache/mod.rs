@@ -177,6 +177,14 @@ impl Cache {
         }
     }
 
+    /// Bytes the memory tier holds against its budget; 0 for the other tiers.
+    pub fn memory_bytes(&self) -> u64 {
+        match &self.tier {
+            Tier::Memory(m) => m.weight(),
+            _ => 0,
+        }
+    }
+
     fn ttl_for(&self, resource: &str) -> Duration {
         self.ttl_overrides.get(resource).copied().unwrap_or(self.ttl)
     }

@@ -2,7 +2,7 @@
 //!
 //! `/metrics` lives on a listener of its own (`MUSTER_ADMIN_LISTEN`, loopback by default),
 //! never on the public one: it describes the whole fleet's traffic and is for Prometheus,
-//! not for callers. Pool and Redis gauges are read at scrape time because reading them
+//! not for callers. Pool, Redis and cache gauges are read at scrape time because reading them
 //! costs nothing; row totals need queries, so a background task refreshes them every
 //! [`COUNTS_EVERY`] and scrapes never touch the database.
 
@@ -34,6 +34,7 @@ async fn metrics(State(st): State<AppState>) -> Response {
     st.metrics.set_redis("rate_limit", st.limits.limiter.redis_healthy());
     st.metrics.set_redis("cache", st.cache.redis_healthy());
     st.metrics.set_rate_limit_fallbacks(st.limits.limiter.fallbacks());
+    st.metrics.set_cache(st.cache.evictions(), st.cache.memory_bytes());
     let mut resp = st.metrics.render().into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(TEXT_FORMAT));
     resp

@@ -103,6 +103,8 @@ pub struct Metrics {
     cache_hits: IntCounterVec,
     cache_misses: IntCounterVec,
     cache_errors: IntCounterVec,
+    cache_evictions: IntCounter,
+    cache_memory_bytes: IntGauge,
     flag_evaluations: IntCounterVec,
     flags_loaded: IntGauge,
     flags_reloaded: Gauge,
@@ -233,6 +235,20 @@ impl Metrics {
                 "muster_cache_errors_total",
                 "Cache lookups that failed (the read went to the store instead).",
                 &["resource"],
+            ),
+            cache_evictions: counter(
+                &r,
+                "muster_cache_evictions_total",
+                "Entries the memory cache dropped to stay within its budget or because they expired.",
+            ),
+            cache_memory_bytes: reg(
+                &r,
+                IntGauge::new(
+                    "muster_cache_memory_bytes",
+                    "Bytes the memory cache holds against MUSTER_CACHE_MEMORY_MB (keys, bodies, ETags); \
+                     0 without a memory cache.",
+                )
+                .expect("valid gauge"),
             ),
             flag_evaluations: counter_vec(
                 &r,
@@ -426,10 +442,13 @@ impl Metrics {
 
     /// Catches the fallback counter up with the limiter's own running total (read at scrape).
     pub fn set_rate_limit_fallbacks(&self, total: u64) {
-        let seen = self.redis_fallbacks.get();
-        if total > seen {
-            self.redis_fallbacks.inc_by(total - seen);
-        }
+        catch_up(&self.redis_fallbacks, total);
+    }
+
+    /// The memory cache's evictions so far and the bytes it holds (read at scrape).
+    pub fn set_cache(&self, evictions: u64, memory_bytes: u64) {
+        catch_up(&self.cache_evictions, evictions);
+        self.cache_memory_bytes.set(i64::try_from(memory_bytes).unwrap_or(i64::MAX));
     }
 
     /// Sets Redis health as seen by one user of it (`rate_limit`, `cache`); `None` (that
@@ -438,6 +457,14 @@ impl Metrics {
         if let Some(up) = healthy {
             self.redis_up.with_label_values(&[used_for]).set(i64::from(up));
         }
+    }
+}
+
+/// Moves `counter` up to `total`, a running total kept elsewhere (counters only go up).
+fn catch_up(counter: &IntCounter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
     }
 }
 
@@ -509,6 +536,22 @@ mod tests {
             Some(1.0)
         );
         assert!(!text.contains("http_server_errors_total{"));
+    }
+
+    #[test]
+    fn cache_figures_read_at_scrape_time() {
+        let m = Metrics::new(&build());
+        assert_eq!(value(&m.render(), "muster_cache_evictions_total"), Some(0.0));
+        m.set_cache(3, 4096);
+        let text = m.render();
+        assert_eq!(value(&text, "muster_cache_evictions_total"), Some(3.0));
+        assert_eq!(value(&text, "muster_cache_memory_bytes"), Some(4096.0));
+        // the counter follows the cache's running total and never goes down
+        m.set_cache(5, 1024);
+        m.set_cache(4, 0);
+        let text = m.render();
+        assert_eq!(value(&text, "muster_cache_evictions_total"), Some(5.0));
+        assert_eq!(value(&text, "muster_cache_memory_bytes"), Some(0.0));
     }
 
     #[test]
