@@ -20,33 +20,31 @@ pub const PURGE_DELAY_MS: i64 = 10;
 /// option calls are not thread-safe.
 #[allow(unsafe_code)]
 pub fn tune() -> i64 {
-    // SAFETY: plain C calls on mimalloc's option table with a valid option index; main calls
+    // SAFETY: a plain C call on mimalloc's option table with a valid option index; main calls
     // this before it starts any thread, as mimalloc requires for option changes.
-    unsafe {
-        libmimalloc_sys::mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS as std::ffi::c_long);
-        libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64
-    }
+    unsafe { libmimalloc_sys::mi_option_set_default(PURGE_DELAY, PURGE_DELAY_MS as std::ffi::c_long) };
+    purge_delay()
+}
+
+/// The purge delay as mimalloc holds it now.
+#[allow(unsafe_code)]
+fn purge_delay() -> i64 {
+    // SAFETY: a read of mimalloc's option table with a valid option index
+    unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64 }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The option as mimalloc holds it, without changing it.
-    #[allow(unsafe_code)]
-    fn current() -> i64 {
-        // SAFETY: a read of mimalloc's option table with a valid index
-        unsafe { libmimalloc_sys::mi_option_get(PURGE_DELAY) as i64 }
-    }
-
     #[test]
     fn the_purge_delay_is_muster_s_unless_the_environment_sets_one() {
         let from_env: Option<i64> = std::env::var("MIMALLOC_PURGE_DELAY").ok().and_then(|v| v.parse().ok());
         if from_env.is_none() {
             // the index is mimalloc 3's purge delay: its default, before Muster's is set
-            assert_eq!(current(), 1000, "option {PURGE_DELAY} is not mimalloc 3's purge_delay");
+            assert_eq!(purge_delay(), 1000, "option {PURGE_DELAY} is not mimalloc 3's purge_delay");
         }
         assert_eq!(tune(), from_env.unwrap_or(PURGE_DELAY_MS));
-        assert_eq!(current(), from_env.unwrap_or(PURGE_DELAY_MS));
+        assert_eq!(purge_delay(), from_env.unwrap_or(PURGE_DELAY_MS));
     }
 }

@@ -120,6 +120,10 @@ fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
     reg(r, IntCounter::new(name, help).expect("valid counter"))
 }
 
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    reg(r, IntGauge::new(name, help).expect("valid gauge"))
+}
+
 fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     reg(r, IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter"))
 }
@@ -145,10 +149,7 @@ impl Metrics {
                 )
                 .expect("valid histogram"),
             ),
-            in_flight: reg(
-                &r,
-                IntGauge::new("http_requests_in_flight", "HTTP requests being answered now.").expect("valid gauge"),
-            ),
+            in_flight: int_gauge(&r, "http_requests_in_flight", "HTTP requests being answered now."),
             client_errors: counter_vec(&r, "http_client_errors_total", "Requests answered with a 4xx.", http),
             server_errors: counter_vec(&r, "http_server_errors_total", "Requests answered with a 5xx.", http),
             panics: counter(&r, "muster_panics_total", "Handler panics turned into 500 responses."),
@@ -241,14 +242,11 @@ impl Metrics {
                 "muster_cache_evictions_total",
                 "Entries the memory cache dropped to stay within its budget or because they expired.",
             ),
-            cache_memory_bytes: reg(
+            cache_memory_bytes: int_gauge(
                 &r,
-                IntGauge::new(
-                    "muster_cache_memory_bytes",
-                    "Bytes the memory cache holds against MUSTER_CACHE_MEMORY_MB (keys, bodies, ETags); \
-                     0 without a memory cache.",
-                )
-                .expect("valid gauge"),
+                "muster_cache_memory_bytes",
+                "Bytes the memory cache holds against MUSTER_CACHE_MEMORY_MB (keys, bodies, ETags); \
+                 0 without a memory cache.",
             ),
             flag_evaluations: counter_vec(
                 &r,
@@ -256,10 +254,7 @@ impl Metrics {
                 "Feature-flag evaluations, by flag and the variant served (on/off for boolean flags).",
                 &["flag", "result"],
             ),
-            flags_loaded: reg(
-                &r,
-                IntGauge::new("muster_flags", "Feature flags in this instance's in-memory copy.").expect("valid gauge"),
-            ),
+            flags_loaded: int_gauge(&r, "muster_flags", "Feature flags in this instance's in-memory copy."),
             flags_reloaded: reg(
                 &r,
                 Gauge::new(
