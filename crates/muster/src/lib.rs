@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod config;
+pub mod e2e;
 pub mod json_lines;
 pub mod logging;
 pub mod seed;

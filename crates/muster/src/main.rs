@@ -31,6 +31,8 @@ enum Command {
     Seed(muster::seed::SeedArgs),
     /// Print a signed bearer token (HS256, the server's secret).
     Token(muster::token::TokenArgs),
+    /// Run the E2E suite once against a live server (exit 0 passed, 1 failed, 2 unreachable).
+    E2e(muster::e2e::E2eArgs),
 }
 
 fn main() -> ExitCode {
@@ -50,7 +52,7 @@ fn main() -> ExitCode {
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let code = match runtime.block_on(run(cli.command, cfg)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "muster stopped");
             eprintln!("muster: {e:#}");
@@ -61,23 +63,25 @@ fn main() -> ExitCode {
     code
 }
 
-async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
+async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let open = || Opened::open(&cfg);
     match command {
+        Command::E2e(args) => Ok(muster::e2e::run(&cfg, &args).await),
         Command::Token(args) => {
             println!("{}", muster::token::mint(&cfg, &args)?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let opened = open()?;
             opened.migrate_patiently(Duration::from_secs(30)).await?;
             tracing::info!("migrations applied");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Seed(args) => {
             let opened = open()?;
             opened.migrate_patiently(Duration::from_secs(30)).await?;
-            muster::seed::run(&opened, &args).await
+            muster::seed::run(&opened, &args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Serve => {
             let opened = open()?;
@@ -104,7 +108,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<()> {
             let served = muster::server::run(listener, state, signal, cfg.drain_delay, cfg.shutdown_timeout).await;
             admin.stop().await;
             served?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -81,20 +81,60 @@ pub fn mint(cfg: &Config, args: &TokenArgs) -> anyhow::Result<String> {
         Some(s) => s.clone(),
         None => dev_secret(Path::new("."))?.0,
     };
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: &args.sub,
-        scope: scopes.join(" "),
-        iat: now,
-        nbf: now,
-        exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
-        jti: uuid::Uuid::now_v7().to_string(),
-        iss: args.iss.as_deref().or(cfg.jwt_issuer.as_deref()),
-        aud: args.aud.as_deref().or(cfg.jwt_audience.as_deref()),
+    let signer = Signer {
+        secret,
+        issuer: args.iss.clone().or_else(|| cfg.jwt_issuer.clone()),
+        audience: args.aud.clone().or_else(|| cfg.jwt_audience.clone()),
     };
-    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.expose().as_bytes()))
-        .context("signing the token")
+    signer.sign(&args.sub, &scopes.join(" "), i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2))
+}
+
+/// Signs HS256 tokens with one secret, issuer and audience: `muster token`, and the E2E
+/// suite's tokens (`muster e2e` mints one per area and scope, and expired ones).
+#[derive(Clone)]
+pub struct Signer {
+    pub secret: Secret,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+}
+
+impl Signer {
+    /// The configured secret, issuer and audience; `None` without `MUSTER_JWT_SECRET` unless
+    /// a development secret already exists in `./.muster/` (none is created here).
+    pub fn from_config(cfg: &Config) -> Option<Signer> {
+        let secret = match &cfg.jwt_secret {
+            Some(s) => s.clone(),
+            None if Path::new(DEV_SECRET_PATH).exists() => dev_secret(Path::new(".")).ok()?.0,
+            None => return None,
+        };
+        Some(Signer { secret, issuer: cfg.jwt_issuer.clone(), audience: cfg.jwt_audience.clone() })
+    }
+
+    /// A token for `sub` with the space-separated `scope`, valid from now for
+    /// `lifetime_secs` (negative: it expired that long ago).
+    pub fn sign(&self, sub: &str, scope: &str, lifetime_secs: i64) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let start = now.min(now.saturating_add(lifetime_secs).saturating_sub(60));
+        let claims = Claims {
+            sub,
+            scope: scope.to_owned(),
+            iat: start,
+            nbf: start,
+            exp: now.saturating_add(lifetime_secs),
+            jti: uuid::Uuid::now_v7().to_string(),
+            iss: self.issuer.as_deref(),
+            aud: self.audience.as_deref(),
+        };
+        let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        let key = jsonwebtoken::EncodingKey::from_secret(self.secret.expose().as_bytes());
+        jsonwebtoken::encode(&header, &claims, &key).context("signing the token")
+    }
+}
+
+impl muster_e2e::Minter for Signer {
+    fn mint(&self, sub: &str, scope: &str, lifetime_secs: i64) -> Result<String, String> {
+        self.sign(sub, scope, lifetime_secs).map_err(|e| format!("{e:#}"))
+    }
 }
 
 /// The development secret under `dir/.muster/`, created (readable by the owner only) when
