@@ -50,6 +50,12 @@ pub struct ProblemLog {
     pub cause: Option<String>,
 }
 
+/// The invocation a request arrived in, when a runtime other than the HTTP listener serves
+/// it (the AWS Lambda request id under `muster lambda`); the access line names it as
+/// `aws_request_id` so a line can be found from the runtime's own logs and back.
+#[derive(Debug, Clone)]
+pub struct InvocationId(pub String);
+
 /// Marks a response that replaced a panic.
 #[derive(Debug, Clone, Copy)]
 struct Panicked;
@@ -147,6 +153,7 @@ where
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer, forwarded, &st.limits.trusted_proxies).map(ip_text);
+    let invocation = req.extensions().get::<InvocationId>().map(|i| bounded(&i.0, 128));
     let in_flight = st.metrics.in_flight();
 
     let (mut resp, notes) = NOTES
@@ -166,6 +173,7 @@ where
     let problem = resp.extensions_mut().remove::<ProblemLog>();
     let line = Line {
         request_id: None,
+        aws_request_id: invocation.as_deref(),
         method,
         route,
         path: &path,
@@ -236,6 +244,8 @@ fn body_bytes(resp: &Response) -> Option<u64> {
 /// they write against the one tracing's own fields would give.
 pub struct Line<'a> {
     pub request_id: Option<&'a str>,
+    /// The runtime's own id of the invocation ([`InvocationId`]).
+    pub aws_request_id: Option<&'a str>,
     pub method: &'static str,
     pub route: &'a str,
     pub path: &'a str,
@@ -318,6 +328,9 @@ impl Fields<'_> {
             // only ids that scrubbing leaves as they are get this far (request_id::assign)
             text(out, key!("request_id"), id);
         }
+        if let Some(id) = l.aws_request_id {
+            text(out, key!("aws_request_id"), &scrub(id));
+        }
         text(out, key!("method"), l.method);
         text(out, key!("route"), l.route);
         text(out, key!("path"), &scrub(l.path));
@@ -397,6 +410,7 @@ impl fmt::Debug for Fields<'_> {
         write!(f, "kind={} method={} route={} path={}", self.kind, l.method, l.route, l.path)?;
         let texts = [
             ("request_id", l.request_id),
+            ("aws_request_id", l.aws_request_id),
             ("query", l.query),
             ("sub", l.sub.as_deref()),
             ("client_ip", l.client_ip),

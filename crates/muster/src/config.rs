@@ -85,9 +85,9 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         env: "MUSTER_DB_MAX_CONNECTIONS",
-        default: "16",
+        default: "16 (2 under muster lambda)",
         accepts: "a whole number from 1 to 1000",
-        doc: "PostgreSQL pool size per instance.",
+        doc: "PostgreSQL pool size per instance (per execution environment on Lambda, which serves one request at a time).",
     },
     Setting {
         env: "MUSTER_DB_ACQUIRE_TIMEOUT",
@@ -268,7 +268,8 @@ pub struct Config {
     pub log_client_reports: Option<LogSink>,
     pub client_report_rate: Quota,
     pub client_report_retention: Duration,
-    pub db_max_connections: u32,
+    /// The PostgreSQL pool size when set; see [`Config::pool_size`].
+    pub db_max_connections: Option<u32>,
     pub db_acquire_timeout: Duration,
     pub migrate: bool,
     pub request_timeout: Duration,
@@ -323,10 +324,31 @@ impl Raw {
     }
 }
 
+/// Pool sizes when `MUSTER_DB_MAX_CONNECTIONS` is not set: a server's requests share its
+/// pool; a Lambda execution environment serves one request at a time (a second connection
+/// serves the flag and rate-limit reloads), and hundreds of environments share the database.
+pub const DEFAULT_POOL: u32 = 16;
+pub const DEFAULT_LAMBDA_POOL: u32 = 2;
+
 impl Config {
+    /// The PostgreSQL pool size: the setting, else the default for how the binary serves.
+    pub fn pool_size(&self, lambda: bool) -> u32 {
+        self.db_max_connections.unwrap_or(if lambda { DEFAULT_LAMBDA_POOL } else { DEFAULT_POOL })
+    }
+
+    /// The `MUSTER_*` variables of this process's environment.
+    pub fn environment() -> Vec<(String, String)> {
+        std::env::vars().filter(|(k, _)| k.starts_with("MUSTER_")).collect()
+    }
+
     /// Reads the file named by `MUSTER_CONFIG` (or `./muster.toml`) and the environment.
     pub fn load() -> Result<Config, ConfigError> {
-        let env: Vec<(String, String)> = std::env::vars().filter(|(k, _)| k.starts_with("MUSTER_")).collect();
+        Config::load_with(Config::environment())
+    }
+
+    /// Like [`Config::load`], with the environment's `MUSTER_*` variables given (after
+    /// [`crate::aws_secrets`] replaced references to secrets with their values).
+    pub fn load_with(env: Vec<(String, String)>) -> Result<Config, ConfigError> {
         let file = match env.iter().find(|(k, _)| k == "MUSTER_CONFIG") {
             Some((_, path)) => Some((
                 path.clone(),
@@ -477,8 +499,9 @@ impl Config {
                 muster_api::routes::client_errors::ClientReportPolicy::default().retention,
                 |s| parse_duration(s).filter(|d| *d >= Duration::from_secs(3600)),
             )?,
-            db_max_connections: raw
-                .take("MUSTER_DB_MAX_CONNECTIONS", 16, |s| s.parse().ok().filter(|n| (1..=1000).contains(n)))?,
+            db_max_connections: raw.take("MUSTER_DB_MAX_CONNECTIONS", None, |s| {
+                s.parse().ok().filter(|n| (1..=1000).contains(n)).map(Some)
+            })?,
             db_acquire_timeout: raw.take("MUSTER_DB_ACQUIRE_TIMEOUT", Duration::from_secs(3), parse_duration)?,
             migrate: raw.take("MUSTER_MIGRATE", true, parse_bool)?,
             request_timeout: raw.take("MUSTER_REQUEST_TIMEOUT", Duration::from_secs(30), |s| {

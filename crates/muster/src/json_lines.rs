@@ -296,6 +296,7 @@ mod tests {
         let (ours, reference) = (Buf::default(), Buf::default());
         let full = access_log::Line {
             request_id: Some("01a223af-503d-75b3-8c7b-5e7498dfa433"),
+            aws_request_id: Some("c6af9ac6-7b61-11e6-9a41-93e812345678"),
             method: "PATCH",
             route: "/v1/volunteers/{id}",
             path: "/v1/volunteers/ana@example.org",
@@ -313,6 +314,7 @@ mod tests {
         };
         let bare = access_log::Line {
             request_id: None,
+            aws_request_id: None,
             method: "GET",
             route: "/health",
             path: "/health",
@@ -331,7 +333,8 @@ mod tests {
         let one_by_one = |l: &access_log::Line<'_>, kind: &str, msg: &str| {
             macro_rules! each {
                 ($level:ident, $target:literal) => {
-                    tracing::$level!(target: $target, kind, request_id = l.request_id, method = l.method,
+                    tracing::$level!(target: $target, kind, request_id = l.request_id,
+                                     aws_request_id = l.aws_request_id, method = l.method,
                                      route = l.route, path = l.path, query = l.query, status = l.status,
                                      latency_ms = l.latency_ms, sub = l.sub.as_deref(), client_ip = l.client_ip,
                                      user_agent = l.user_agent, bytes = l.bytes, problem = l.problem,

@@ -2,9 +2,11 @@
 //! `main.rs` only parses the command line and calls into these.
 
 pub mod alloc;
+pub mod aws_secrets;
 pub mod config;
 pub mod e2e;
 pub mod json_lines;
+pub mod lambda;
 pub mod logging;
 pub mod seed;
 pub mod server;
@@ -44,9 +46,24 @@ pub const FLAGS_PREFIX: &str = "muster:flags:";
 /// purged (both scan tables; neither is needed to serve).
 pub const STARTUP_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Everything `serve` hands the router, built from the configuration.
-pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<AppState> {
+/// How the binary serves the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `muster serve`: a long-lived server with its admin listener.
+    Serve,
+    /// `muster lambda`: one request at a time per execution environment, frozen between
+    /// invocations, nothing scraped, a read-only file system.
+    Lambda,
+}
+
+/// Everything `serve` (or `lambda`) hands the router, built from the configuration.
+pub async fn app_state(cfg: &Config, store: Arc<dyn Store>, mode: Mode) -> anyhow::Result<AppState> {
     let mut secret = cfg.jwt_secret.clone();
+    if secret.is_none() && cfg.jwt_jwks_url.is_none() && mode == Mode::Lambda {
+        // no development secret on Lambda: its file system is read-only, and every
+        // execution environment would make its own
+        anyhow::bail!("MUSTER_JWT_SECRET or MUSTER_JWT_JWKS_URL must be set under muster lambda");
+    }
     if secret.is_none() && cfg.jwt_jwks_url.is_none() {
         let (dev, created) = token::dev_secret(std::path::Path::new("."))?;
         tracing::warn!(
@@ -104,7 +121,16 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>) -> anyhow::Result<Ap
         state.flags.use_redis(link.clone(), FLAGS_PREFIX);
     }
     state.flags.start_watcher();
-    // housekeeping waits until start-up is over: the first requests get the pool and the CPU
+    // housekeeping waits until start-up is over: the first requests get the pool and the CPU;
+    // the row gauges are for Prometheus, which scrapes no Lambda environment
+    if mode == Mode::Lambda {
+        let purge = muster_api::routes::client_errors::purge_loop(store, state.client_reports);
+        tokio::spawn(async move {
+            tokio::time::sleep(STARTUP_GRACE).await;
+            purge.await;
+        });
+        return Ok(state);
+    }
     let counts = muster_api::metrics::refresh_counts_loop(state.clone(), muster_api::metrics::COUNTS_EVERY);
     let purge = muster_api::routes::client_errors::purge_loop(store, state.client_reports);
     tokio::spawn(async move {

@@ -3,7 +3,8 @@
 //!
 //! The API tags its lines by target: `muster::access`, `muster::client_error`,
 //! `muster::server_error` (and `muster::panic`), `muster::client_report`. By default they
-//! all go to stderr with everything else; `MUSTER_LOG_SERVER_ERRORS`,
+//! all go to stderr with everything else (to stdout under `muster lambda`, where CloudWatch
+//! Logs takes both and tools expect stdout); `MUSTER_LOG_SERVER_ERRORS`,
 //! `MUSTER_LOG_CLIENT_ERRORS` and `MUSTER_LOG_CLIENT_REPORTS` move a class to its own
 //! stream or file (always JSON in a file), so server errors can page someone while client
 //! errors only feed a dashboard. Routing is by target, decided per call site once, so it
@@ -67,10 +68,14 @@ impl Outputs {
         Outputs { main, routed: Vec::new() }
     }
 
-    /// stderr, plus the sinks the configuration names (files opened now, so a path that
-    /// cannot be written stops start-up with the setting's name). Each is a [`LineBuffer`].
-    pub fn from_config(cfg: &Config) -> Result<Outputs, String> {
-        let mut out = Outputs::to(LineBuffer::writer(io::stderr()));
+    /// stderr (stdout on Lambda), plus the sinks the configuration names (files opened now,
+    /// so a path that cannot be written stops start-up with the setting's name). Each is a
+    /// [`LineBuffer`].
+    pub fn from_config(cfg: &Config, mode: crate::Mode) -> Result<Outputs, String> {
+        let mut out = Outputs::to(match mode {
+            crate::Mode::Serve => LineBuffer::writer(io::stderr()),
+            crate::Mode::Lambda => LineBuffer::writer(io::stdout()),
+        });
         for (class, sink) in [
             (Class::ServerErrors, &cfg.log_server_errors),
             (Class::ClientErrors, &cfg.log_client_errors),
@@ -114,8 +119,8 @@ pub fn subscriber(format: LogFormat, filter: &str, outputs: Outputs) -> impl Sub
 }
 
 /// Installs the subscriber for this process and the panic hook that logs panics as lines.
-pub fn init(cfg: &Config) -> Result<(), String> {
-    let outputs = Outputs::from_config(cfg)?;
+pub fn init(cfg: &Config, mode: crate::Mode) -> Result<(), String> {
+    let outputs = Outputs::from_config(cfg, mode)?;
     tracing::subscriber::set_global_default(subscriber(cfg.log_format, &cfg.log_filter, outputs))
         .map_err(|e| format!("cannot install the log subscriber: {e}"))?;
     muster_api::access_log::install_panic_hook(false);

@@ -33,25 +33,37 @@ enum Command {
     Token(muster::token::TokenArgs),
     /// Run the E2E suite once against a live server (exit 0 passed, 1 failed, 2 unreachable).
     E2e(muster::e2e::E2eArgs),
+    /// Serve the API to the AWS Lambda Runtime API (what the binary named `bootstrap` does).
+    Lambda,
 }
 
 fn main() -> ExitCode {
     // before anything else: mimalloc's options may only change while there is one thread
     muster::alloc::tune();
-    let cli = Cli::parse();
-    let cfg = match Config::load() {
+    // the provided.al2023 runtime starts `bootstrap` with no arguments
+    let command = if muster::lambda::started_as_bootstrap() { Command::Lambda } else { Cli::parse().command };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // values like aws-sm:<secret id> are read before the configuration is checked
+    let env = match runtime.block_on(muster::aws_secrets::resolve(Config::environment())) {
+        Ok(env) => env,
+        Err(e) => {
+            eprintln!("muster: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let cfg = match Config::load_with(env) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("muster: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
-    if let Err(e) = muster::logging::init(&cfg) {
+    let mode = if matches!(command, Command::Lambda) { muster::Mode::Lambda } else { muster::Mode::Serve };
+    if let Err(e) = muster::logging::init(&cfg, mode) {
         eprintln!("muster: configuration error: {e}");
         return ExitCode::from(2);
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let code = match runtime.block_on(run(cli.command, cfg)) {
+    let code = match runtime.block_on(run(command, cfg)) {
         Ok(code) => code,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "muster stopped");
@@ -67,6 +79,10 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let open = || Opened::open(&cfg);
     match command {
         Command::E2e(args) => Ok(muster::e2e::run(&cfg, &args).await),
+        Command::Lambda => {
+            muster::lambda::run(cfg).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Token(args) => {
             println!("{}", muster::token::mint(&cfg, &args)?);
             Ok(ExitCode::SUCCESS)
@@ -89,7 +105,7 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                 opened.migrate_patiently(Duration::from_secs(30)).await?;
             }
             let store = opened.into_dyn();
-            let state = muster::app_state(&cfg, store.clone()).await?;
+            let state = muster::app_state(&cfg, store.clone(), muster::Mode::Serve).await?;
             // before the listeners: once a port accepts, SIGTERM means a drain
             let signal =
                 muster::server::shutdown_signal().map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;

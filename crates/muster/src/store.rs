@@ -19,11 +19,17 @@ pub fn observe_operation(took: Duration) {
 }
 
 impl Opened {
+    /// Opens the configured store with a server's pool.
     pub fn open(cfg: &Config) -> anyhow::Result<Opened> {
+        Opened::open_with_pool(cfg, cfg.pool_size(false))
+    }
+
+    /// Opens the configured store; a PostgreSQL pool of at most `pool` connections.
+    pub fn open_with_pool(cfg: &Config, pool: u32) -> anyhow::Result<Opened> {
         let url = cfg.database_url.as_str();
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let settings = PgSettings {
-                max_connections: cfg.db_max_connections,
+                max_connections: pool,
                 acquire_timeout: cfg.db_acquire_timeout,
                 schema: None,
                 observe: Some(observe_operation),
@@ -59,6 +65,14 @@ impl Opened {
                 }
                 Err(e) => return Err(anyhow::anyhow!("migrations did not run: {e}")),
             }
+        }
+    }
+
+    /// The store behind the trait, keeping this handle (for migrations).
+    pub fn shared(&self) -> Arc<dyn Store> {
+        match self {
+            Opened::Postgres(s) => Arc::new(s.clone()),
+            Opened::Sqlite(s) => Arc::new(s.clone()),
         }
     }
 
