@@ -3,6 +3,7 @@
     python3 -m unittest discover -s deploy/aws/hooks -v
 """
 
+import contextlib
 import io
 import json
 import os
@@ -181,8 +182,11 @@ class HandlerWiringTest(unittest.TestCase):
         env = {"NEW_VERSION_ARN": ARN, "SELF_TEST_READ_ONLY": "true", "INVOKE_TIMEOUT_SECONDS": "300"}
         with mock.patch.dict(sys.modules, {"boto3": boto3, "botocore": types.ModuleType("botocore"),
                                            "botocore.config": config_mod}), \
-                mock.patch.dict(os.environ, env):
+                mock.patch.dict(os.environ, env), contextlib.redirect_stdout(io.StringIO()) as out:
             self.assertEqual(pre_traffic.handler(EVENT, None), "Succeeded")
+        # the hook's log lines are JSON, one per step and the verdict
+        self.assertEqual([json.loads(line).get("step", json.loads(line).get("result"))
+                          for line in out.getvalue().splitlines()], ["migrate", "self_test", "Succeeded"])
         self.assertEqual(clients["lambda"].calls[0]["FunctionName"], ARN)
         self.assertEqual(json.loads(clients["lambda"].calls[1]["Payload"]),
                          {"muster_self_test": {"smoke": True, "read_only": True}})
