@@ -3,6 +3,7 @@
 
 pub mod alloc;
 pub mod aws_secrets;
+pub mod canary;
 pub mod config;
 pub mod e2e;
 pub mod json_lines;

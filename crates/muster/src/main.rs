@@ -35,6 +35,9 @@ enum Command {
     E2e(muster::e2e::E2eArgs),
     /// Serve the API to the AWS Lambda Runtime API (what the binary named `bootstrap` does).
     Lambda,
+    /// Judge a canary against its baseline: prints promote, rollback: … or inconclusive: …
+    /// (exit 0, 1, 2).
+    CanaryCheck(muster::canary::CanaryArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +82,15 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let open = || Opened::open(&cfg);
     match command {
         Command::E2e(args) => Ok(muster::e2e::run(&cfg, &args).await),
+        Command::CanaryCheck(args) => {
+            let Some(window) = muster::config::parse_duration(&args.window).filter(|w| !w.is_zero()) else {
+                println!("inconclusive: --window {:?} is not a duration like 60s or 5m", args.window);
+                return Ok(ExitCode::from(2));
+            };
+            let verdict = muster::canary::check(&args, window).await;
+            println!("{}", verdict.line());
+            Ok(ExitCode::from(verdict.exit_code()))
+        }
         Command::Lambda => {
             muster::lambda::run(cfg).await?;
             Ok(ExitCode::SUCCESS)
