@@ -6,6 +6,7 @@ pub mod config;
 pub mod e2e;
 pub mod json_lines;
 pub mod logging;
+pub mod monitor;
 pub mod seed;
 pub mod server;
 pub mod store;

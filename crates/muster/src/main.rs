@@ -33,6 +33,10 @@ enum Command {
     Token(muster::token::TokenArgs),
     /// Run the E2E suite once against a live server (exit 0 passed, 1 failed, 2 unreachable).
     E2e(muster::e2e::E2eArgs),
+    /// Watch live APIs: probes, incidents, alerts, a dashboard and reports (see docs/monitor.md).
+    Monitor(Box<muster::monitor::MonitorArgs>),
+    /// A report from the monitor's store for a time range (md, html, json, csv).
+    Report(muster::monitor::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -67,6 +71,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
     let open = || Opened::open(&cfg);
     match command {
         Command::E2e(args) => Ok(muster::e2e::run(&cfg, &args).await),
+        Command::Monitor(args) => muster::monitor::run(&cfg, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => muster::monitor::report(&args).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => {
             println!("{}", muster::token::mint(&cfg, &args)?);
             Ok(ExitCode::SUCCESS)
