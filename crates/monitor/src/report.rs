@@ -157,7 +157,7 @@ impl Report {
             ],
             None => vec![vec!["business counters".into(), "no data".into()]],
         };
-        sections.push(("Business", vec!["total".into(), "in range".into()], business));
+        sections.push(("Business", vec!["counter".into(), "in range".into()], business));
         let incidents = s
             .incidents
             .iter()
