@@ -57,7 +57,7 @@ fn pct(v: Option<f64>) -> String {
 pub fn page(view: &View, targets: &[String], p: &ViewParams, now: i64) -> String {
     let target = &view.summary.target;
     let mut s = String::from(
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Muster monitor</title><link rel="stylesheet" href="/assets/dashboard.css"><script src="/assets/dashboard.js" defer></script></head>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Muster monitor</title><link rel="icon" href="data:,"><link rel="stylesheet" href="/assets/dashboard.css"><script src="/assets/dashboard.js" defer></script></head>"#,
     );
     let _ = write!(s, r#"<body data-refresh="{}"><header><h1>Muster monitor</h1>"#, p.refresh.unwrap_or(30).max(1));
     if targets.len() > 1 {
@@ -75,12 +75,13 @@ pub fn page(view: &View, targets: &[String], p: &ViewParams, now: i64) -> String
     }
     s.push_str(r#"<nav class="ranges" aria-label="time range">"#);
     let custom = p.from.is_some() || p.to.is_some();
+    let refresh = p.refresh.map(|r| r.to_string()).unwrap_or_default();
     for (r, label) in RANGES {
         let on = !custom && p.range.as_deref().unwrap_or("24h") == r;
         let _ = write!(
             s,
             r#"<a data-range="{r}" href="/{}"{} title="{label}">{r}</a>"#,
-            query(&[("target", target), ("range", r)]),
+            query(&[("target", target), ("range", r), ("refresh", &refresh)]),
             if on { r#" class="on""# } else { "" }
         );
     }
