@@ -9,6 +9,7 @@ pub mod e2e;
 pub mod json_lines;
 pub mod lambda;
 pub mod logging;
+pub mod monitor;
 pub mod seed;
 pub mod server;
 pub mod store;

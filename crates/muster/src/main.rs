@@ -38,6 +38,10 @@ enum Command {
     /// Judge a canary against its baseline: prints promote, rollback: … or inconclusive: …
     /// (exit 0, 1, 2).
     CanaryCheck(muster::canary::CanaryArgs),
+    /// Watch live APIs: probes, incidents, alerts, a dashboard and reports (see docs/monitor.md).
+    Monitor(Box<muster::monitor::MonitorArgs>),
+    /// A report from the monitor's store for a time range (md, html, json, csv).
+    Report(muster::monitor::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -95,6 +99,8 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             muster::lambda::run(cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Monitor(args) => muster::monitor::run(&cfg, &args).await.map(|()| ExitCode::SUCCESS),
+        Command::Report(args) => muster::monitor::report(&args).await.map(|()| ExitCode::SUCCESS),
         Command::Token(args) => {
             println!("{}", muster::token::mint(&cfg, &args)?);
             Ok(ExitCode::SUCCESS)

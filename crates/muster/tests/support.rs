@@ -51,6 +51,8 @@ pub struct Options {
     pub cache_ttl: Duration,
     /// Redis key prefix of the cache; instances sharing one share cached entries.
     pub cache_prefix: Option<String>,
+    /// The build number `/version` reports (`MUSTER_BUILD_NUMBER`; default this build's).
+    pub build_number: Option<String>,
 }
 
 /// The cache mode the suite runs with.
@@ -74,6 +76,7 @@ impl Default for Options {
             cache: cache_mode_under_test(),
             cache_ttl: Duration::from_secs(60),
             cache_prefix: None,
+            build_number: None,
             auth: AuthConfig { hs256_secret: Some(Secret::new(TEST_SECRET.into())), ..AuthConfig::default() },
         }
     }
@@ -112,6 +115,11 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 /// A server over `store` (several servers may share one, like instances of a fleet).
 pub async fn spawn_with(store: Arc<dyn Store>, opts: Options) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind port 0");
+    spawn_on(listener, store, opts).await
+}
+
+/// A server on `listener` (a test that stops a server and starts another on its port).
+pub async fn spawn_on(listener: tokio::net::TcpListener, store: Arc<dyn Store>, opts: Options) -> TestApp {
     let base = format!("http://{}", listener.local_addr().unwrap());
     let limiter = match &opts.redis_url {
         Some(url) => {
@@ -125,7 +133,12 @@ pub async fn spawn_with(store: Arc<dyn Store>, opts: Options) -> TestApp {
     if let Some(jwks) = auth.jwks() {
         jwks.refresh(true).await;
     }
-    let mut state = AppState::new(store, muster::build_info(None), auth, Limits::new(limiter, opts.rate, Vec::new()));
+    let mut state = AppState::new(
+        store,
+        muster::build_info(opts.build_number.as_deref()),
+        auth,
+        Limits::new(limiter, opts.rate, Vec::new()),
+    );
     state.batch_max = opts.batch_max;
     state.cache = Arc::new(match opts.cache {
         CacheMode::None => Cache::none(),
