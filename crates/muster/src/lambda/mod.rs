@@ -98,10 +98,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     .map_err(|e| anyhow::anyhow!("the Lambda runtime stopped: {e}"))
 }
 
-/// Whether this process was started as the custom runtime's `bootstrap`.
+/// Whether this process was started as the custom runtime's `bootstrap`: by that name and
+/// with no arguments, as the runtime starts it (`bootstrap --version` still answers).
 pub fn started_as_bootstrap() -> bool {
-    std::env::args_os()
-        .next()
-        .and_then(|a| std::path::Path::new(&a).file_name().map(|n| n == "bootstrap"))
-        .unwrap_or(false)
+    let mut args = std::env::args_os();
+    let named = args.next().and_then(|a| std::path::Path::new(&a).file_name().map(|n| n == "bootstrap")).unwrap_or(false);
+    named && args.next().is_none()
 }
