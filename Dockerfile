@@ -9,7 +9,8 @@
 #
 # Build from a full clone: build.rs stamps the commit (`/version`, `X-Muster-Build`) from the .git
 # directory in the build context (without it the commit reads "unknown"). The build number is a
-# required argument rather than the commit count, which a shallow CI clone gets wrong.
+# required argument (build.rs reads it from the build's environment) rather than the commit
+# count, which a shallow CI clone gets wrong.
 # Linted by hadolint in .ci/run; docs/deploy-instances.md says how to run it.
 
 # The toolchain CI builds and tests with (Cargo.toml's rust-version is the floor, not the pin).
@@ -18,6 +19,12 @@ ARG DEBIAN_RELEASE=bookworm
 
 # ---------------------------------------------------------------- build
 FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS build
+# Required: build.rs stamps it into the binary (muster --version, /version, X-Muster-Build,
+# muster_build_info); whole numbers only, as build.rs accepts.
+ARG MUSTER_BUILD_NUMBER
+RUN case "${MUSTER_BUILD_NUMBER}" in \
+      "" | *[!0-9]*) echo "pass --build-arg MUSTER_BUILD_NUMBER=<a whole number>, e.g. \$(git rev-list --count HEAD)" >&2; exit 1 ;; \
+    esac
 WORKDIR /src
 COPY . .
 # The registry and target directories are BuildKit caches, so a rebuild after a source change
@@ -43,11 +50,9 @@ RUN apt-get update \
 
 COPY --from=build /usr/local/bin/muster /usr/local/bin/muster
 
-# Required: what /version and X-Muster-Build report (the runtime setting of the same name).
+# The same number in the environment: the run-time setting of that name, which a deploy may
+# still override (a manual rev, letters allowed there).
 ARG MUSTER_BUILD_NUMBER
-RUN case "${MUSTER_BUILD_NUMBER}" in \
-      "" | *[!A-Za-z0-9._-]*) echo "pass --build-arg MUSTER_BUILD_NUMBER=<letters, digits, .-_>, e.g. \$(git rev-list --count HEAD)" >&2; exit 1 ;; \
-    esac
 
 # Inside a container the listeners bind every interface; the orchestrator decides who reaches
 # them. 8080 is the public API. 9090 is the admin listener (Prometheus /metrics): deliberately
