@@ -88,7 +88,10 @@ fn shown(s: &Server) -> Vec<(&'static str, String)> {
         ("/version", body["build"].as_str().unwrap_or("").to_owned()),
         ("X-Muster-Build", header),
         ("muster_build_info", label),
-        ("openapi info.version", doc["info"]["version"].as_str().unwrap_or("").split('+').nth(1).unwrap_or("").to_owned()),
+        (
+            "openapi info.version",
+            doc["info"]["version"].as_str().unwrap_or("").split('+').nth(1).unwrap_or("").to_owned(),
+        ),
     ]
 }
 

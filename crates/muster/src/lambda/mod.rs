@@ -102,6 +102,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
 /// with no arguments, as the runtime starts it (`bootstrap --version` still answers).
 pub fn started_as_bootstrap() -> bool {
     let mut args = std::env::args_os();
-    let named = args.next().and_then(|a| std::path::Path::new(&a).file_name().map(|n| n == "bootstrap")).unwrap_or(false);
+    let named =
+        args.next().and_then(|a| std::path::Path::new(&a).file_name().map(|n| n == "bootstrap")).unwrap_or(false);
     named && args.next().is_none()
 }
