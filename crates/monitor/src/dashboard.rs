@@ -109,7 +109,11 @@ pub fn main(view: &View, p: &ViewParams, now: i64) -> String {
         escape(&sm.target),
         sm.from,
         sm.to,
-        if sm.source == "raw" { "raw samples" } else { "5-minute roll-ups" }
+        match sm.source {
+            "raw" => "raw samples",
+            "rollups-1h" => "hourly roll-ups",
+            _ => "5-minute roll-ups",
+        }
     );
     if !sm.has_data {
         s.push_str(

@@ -10,7 +10,8 @@
 //!
 //! Tables: `probes` (one row per /health, /ready or E2E probe), `scrapes` (one row per
 //! metrics scrape: the counters' increase since the previous good scrape, or why it was
-//! bad), their 5-minute roll-ups, `incidents`, `deploys` and `maintenance`.
+//! bad), their roll-ups in two [`Tier`]s (`probe_rollups`/`scrape_rollups` by 5 minutes,
+//! `probe_rollups_1h`/`scrape_rollups_1h` by hour), `incidents`, `deploys` and `maintenance`.
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -28,6 +29,11 @@ const SCHEMA: &[&str] = &[
      latency_max DOUBLE PRECISION NOT NULL, PRIMARY KEY (target, kind, bucket_ms))",
     "CREATE TABLE IF NOT EXISTS scrape_rollups (target TEXT NOT NULL, bucket_ms BIGINT NOT NULL, n BIGINT NOT NULL, \
      ok_n BIGINT NOT NULL, deltas TEXT NOT NULL, PRIMARY KEY (target, bucket_ms))",
+    "CREATE TABLE IF NOT EXISTS probe_rollups_1h (target TEXT NOT NULL, bucket_ms BIGINT NOT NULL, \
+     kind TEXT NOT NULL, n BIGINT NOT NULL, ok_n BIGINT NOT NULL, latency_sum DOUBLE PRECISION NOT NULL, \
+     latency_max DOUBLE PRECISION NOT NULL, PRIMARY KEY (target, kind, bucket_ms))",
+    "CREATE TABLE IF NOT EXISTS scrape_rollups_1h (target TEXT NOT NULL, bucket_ms BIGINT NOT NULL, \
+     n BIGINT NOT NULL, ok_n BIGINT NOT NULL, deltas TEXT NOT NULL, PRIMARY KEY (target, bucket_ms))",
     "CREATE TABLE IF NOT EXISTS incidents (id TEXT PRIMARY KEY, target TEXT NOT NULL, started_ms BIGINT NOT NULL, \
      detected_ms BIGINT NOT NULL, ended_ms BIGINT, cause TEXT NOT NULL, checks TEXT NOT NULL, build TEXT)",
     "CREATE INDEX IF NOT EXISTS incidents_by_time ON incidents (started_ms)",
@@ -40,6 +46,39 @@ const SCHEMA: &[&str] = &[
 
 /// The default store: a SQLite file in the working directory.
 pub const DEFAULT_URL: &str = "sqlite://muster-monitor.db";
+
+/// A roll-up tier: the same columns in tables of their own, so one query text serves both
+/// (the table name comes from this closed set, never from input).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tier {
+    /// 5-minute buckets, rolled from raw samples.
+    FiveMinutes,
+    /// Hour buckets, rolled from the 5-minute ones: what ranges over a week read.
+    Hour,
+}
+
+impl Tier {
+    pub fn bucket_ms(self) -> i64 {
+        match self {
+            Tier::FiveMinutes => 5 * 60_000,
+            Tier::Hour => 60 * 60_000,
+        }
+    }
+
+    fn probe_table(self) -> &'static str {
+        match self {
+            Tier::FiveMinutes => "probe_rollups",
+            Tier::Hour => "probe_rollups_1h",
+        }
+    }
+
+    fn scrape_table(self) -> &'static str {
+        match self {
+            Tier::FiveMinutes => "scrape_rollups",
+            Tier::Hour => "scrape_rollups_1h",
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct Db {
@@ -248,6 +287,7 @@ impl Db {
             .collect()
     }
 
+    /// 5-minute roll-ups of `kind` for `target` with a bucket starting in `[from, to)`.
     pub async fn probe_rollups(
         &self,
         target: &str,
@@ -255,16 +295,23 @@ impl Db {
         from: i64,
         to: i64,
     ) -> anyhow::Result<Vec<ProbeRollup>> {
-        let rows = sqlx::query(
-            "SELECT target, bucket_ms, kind, n, ok_n, latency_sum, latency_max FROM probe_rollups \
+        self.probe_rollups_in(Tier::FiveMinutes, target, kind, from, to).await
+    }
+
+    pub async fn probe_rollups_in(
+        &self,
+        tier: Tier,
+        target: &str,
+        kind: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<ProbeRollup>> {
+        let sql = format!(
+            "SELECT target, bucket_ms, kind, n, ok_n, latency_sum, latency_max FROM {} \
              WHERE target = $1 AND kind = $2 AND bucket_ms >= $3 AND bucket_ms < $4 ORDER BY bucket_ms",
-        )
-        .bind(target)
-        .bind(kind)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+            tier.probe_table()
+        );
+        let rows = sqlx::query(&sql).bind(target).bind(kind).bind(from).bind(to).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(ProbeRollup {
@@ -281,15 +328,22 @@ impl Db {
     }
 
     pub async fn scrape_rollups(&self, target: &str, from: i64, to: i64) -> anyhow::Result<Vec<ScrapeRollup>> {
-        let rows = sqlx::query(
-            "SELECT target, bucket_ms, n, ok_n, deltas FROM scrape_rollups \
+        self.scrape_rollups_in(Tier::FiveMinutes, target, from, to).await
+    }
+
+    pub async fn scrape_rollups_in(
+        &self,
+        tier: Tier,
+        target: &str,
+        from: i64,
+        to: i64,
+    ) -> anyhow::Result<Vec<ScrapeRollup>> {
+        let sql = format!(
+            "SELECT target, bucket_ms, n, ok_n, deltas FROM {} \
              WHERE target = $1 AND bucket_ms >= $2 AND bucket_ms < $3 ORDER BY bucket_ms",
-        )
-        .bind(target)
-        .bind(from)
-        .bind(to)
-        .fetch_all(&self.pool)
-        .await?;
+            tier.scrape_table()
+        );
+        let rows = sqlx::query(&sql).bind(target).bind(from).bind(to).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|r| {
                 Ok(ScrapeRollup {
@@ -304,41 +358,65 @@ impl Db {
     }
 
     pub async fn upsert_probe_rollup(&self, r: &ProbeRollup) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO probe_rollups (target, bucket_ms, kind, n, ok_n, latency_sum, latency_max) \
+        self.upsert_probe_rollup_in(Tier::FiveMinutes, r).await
+    }
+
+    pub async fn upsert_probe_rollup_in(&self, tier: Tier, r: &ProbeRollup) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (target, bucket_ms, kind, n, ok_n, latency_sum, latency_max) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (target, kind, bucket_ms) DO UPDATE SET \
              n = excluded.n, ok_n = excluded.ok_n, latency_sum = excluded.latency_sum, latency_max = excluded.latency_max",
-        )
-        .bind(&r.target)
-        .bind(r.bucket_ms)
-        .bind(&r.kind)
-        .bind(r.n)
-        .bind(r.ok_n)
-        .bind(r.latency_sum)
-        .bind(r.latency_max)
-        .execute(&self.pool)
-        .await?;
+            tier.probe_table()
+        );
+        sqlx::query(&sql)
+            .bind(&r.target)
+            .bind(r.bucket_ms)
+            .bind(&r.kind)
+            .bind(r.n)
+            .bind(r.ok_n)
+            .bind(r.latency_sum)
+            .bind(r.latency_max)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     pub async fn upsert_scrape_rollup(&self, r: &ScrapeRollup) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT INTO scrape_rollups (target, bucket_ms, n, ok_n, deltas) VALUES ($1, $2, $3, $4, $5) \
+        self.upsert_scrape_rollup_in(Tier::FiveMinutes, r).await
+    }
+
+    pub async fn upsert_scrape_rollup_in(&self, tier: Tier, r: &ScrapeRollup) -> anyhow::Result<()> {
+        let sql = format!(
+            "INSERT INTO {} (target, bucket_ms, n, ok_n, deltas) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (target, bucket_ms) DO UPDATE SET n = excluded.n, ok_n = excluded.ok_n, deltas = excluded.deltas",
-        )
-        .bind(&r.target)
-        .bind(r.bucket_ms)
-        .bind(r.n)
-        .bind(r.ok_n)
-        .bind(&r.deltas)
-        .execute(&self.pool)
-        .await?;
+            tier.scrape_table()
+        );
+        sqlx::query(&sql)
+            .bind(&r.target)
+            .bind(r.bucket_ms)
+            .bind(r.n)
+            .bind(r.ok_n)
+            .bind(&r.deltas)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    /// The newest rolled-up bucket, so roll-ups resume where they stopped.
+    /// The newest rolled-up 5-minute bucket, so roll-ups resume where they stopped.
     pub async fn last_rollup_ms(&self) -> anyhow::Result<Option<i64>> {
-        let row = sqlx::query("SELECT MAX(bucket_ms) FROM probe_rollups").fetch_one(&self.pool).await?;
+        self.last_rollup_ms_in(Tier::FiveMinutes).await
+    }
+
+    /// The newest bucket of `tier` (of any target).
+    pub async fn last_rollup_ms_in(&self, tier: Tier) -> anyhow::Result<Option<i64>> {
+        let sql = format!("SELECT MAX(bucket_ms) FROM {}", tier.probe_table());
+        let row = sqlx::query(&sql).fetch_one(&self.pool).await?;
+        Ok(row.try_get(0)?)
+    }
+
+    /// The oldest 5-minute roll-up, where the hour tier starts rolling in a store without one.
+    pub async fn first_rollup_ms(&self) -> anyhow::Result<Option<i64>> {
+        let row = sqlx::query("SELECT MIN(bucket_ms) FROM probe_rollups").fetch_one(&self.pool).await?;
         Ok(row.try_get(0)?)
     }
 
@@ -392,11 +470,13 @@ impl Db {
             .execute(&self.pool)
             .await?
             .rows_affected();
-        n += sqlx::query("DELETE FROM scrape_rollups WHERE bucket_ms < $1")
-            .bind(rollups_before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+        for table in ["scrape_rollups", "probe_rollups_1h", "scrape_rollups_1h"] {
+            n += sqlx::query(&format!("DELETE FROM {table} WHERE bucket_ms < $1"))
+                .bind(rollups_before)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        }
         Ok(n)
     }
 

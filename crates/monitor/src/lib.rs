@@ -2,9 +2,10 @@
 //!
 //! It probes each target ([`probe`]: the E2E suite in-process every interval, `/health`,
 //! `/ready` and `/version` more often, the admin `/metrics`), keeps the samples ([`db`]:
-//! SQLite by default, PostgreSQL by URL; raw for days, 5-minute [`rollup`]s for a year),
-//! opens and closes [`incident`]s with webhook [`alert`]s, marks deployments when the build
-//! changes, and serves a dashboard, a JSON API, reports and its own metrics ([`http`]).
+//! SQLite by default, PostgreSQL by URL; raw for days, 5-minute and hour [`rollup`]s for a
+//! year, read through [`observations`]), opens and closes [`incident`]s with webhook
+//! [`alert`]s, marks deployments when the build changes, and serves a dashboard, a JSON
+//! API, reports and its own metrics ([`http`]).
 //!
 //! It is a separate process on purpose: a monitor inside the API would go down with it.
 
@@ -14,6 +15,7 @@ pub mod db;
 pub mod http;
 pub mod incident;
 pub mod metrics;
+pub mod observations;
 pub mod probe;
 pub mod report;
 pub mod rollup;

@@ -3,97 +3,21 @@
 //! time series the dashboard draws ([`Panel`]). The dashboard, the JSON API and the
 //! reports all read these, so a figure is computed in one place.
 //!
-//! Short ranges still inside raw retention read raw samples; longer ones read the 5-minute
-//! roll-ups. Both are first turned into the same [`Observations`], so each figure has one
-//! formula. Nothing is invented: no probe means no availability (`None`, shown as "no
-//! data"), and a bucket without a good scrape has no value, not zero.
+//! The samples come as [`Observations`] (raw, or roll-ups of one tier or the other, all in
+//! one shape), so each figure has one formula. Nothing is invented: no probe means no
+//! availability (`None`, shown as "no data"), and a bucket without a good scrape has no
+//! value, not zero.
 
 use crate::db::{Db, Deploy, Maintenance};
-use crate::rollup::BUCKET_MS;
+pub use crate::observations::{Observations, RAW_UP_TO_MS, Tally};
 use crate::scrape::{Counters, key};
-use crate::time::{DAY_MS, Range, rfc3339};
+use crate::time::{Range, rfc3339};
 use crate::{Retention, SLO};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// Raw samples are read for ranges at most this long (and still inside raw retention).
-pub const RAW_UP_TO_MS: i64 = 2 * DAY_MS;
 /// Points per chart at most.
 pub const POINTS: i64 = 120;
-
-/// Probes of one kind in one interval: `n` results, `ok` of them passed.
-#[derive(Debug, Clone, Copy)]
-pub struct Tally {
-    pub at: i64,
-    pub n: i64,
-    pub ok: i64,
-    pub latency_sum: f64,
-}
-
-/// A range's samples, from raw rows or roll-ups alike.
-#[derive(Debug, Default)]
-pub struct Observations {
-    pub ready: Vec<Tally>,
-    pub e2e: Vec<Tally>,
-    /// (time, counter increases) of good scrapes.
-    pub scrapes: Vec<(i64, Counters)>,
-    pub scrapes_n: i64,
-    pub scrapes_bad: i64,
-    /// E2E failing check names and how many runs each failed (raw ranges only).
-    pub failing_checks: BTreeMap<String, i64>,
-    pub raw: bool,
-}
-
-impl Observations {
-    pub async fn load(
-        db: &Db,
-        target: &str,
-        range: Range,
-        now: i64,
-        retention: Retention,
-    ) -> anyhow::Result<Observations> {
-        let raw_from = now - i64::try_from(retention.raw.as_millis()).unwrap_or(i64::MAX / 4);
-        let raw = range.span_ms() <= RAW_UP_TO_MS && range.from >= raw_from;
-        let mut o = Observations { raw, ..Observations::default() };
-        if raw {
-            let tally = |p: &crate::db::Probe| Tally {
-                at: p.at_ms,
-                n: 1,
-                ok: i64::from(p.ok),
-                latency_sum: p.latency_ms.unwrap_or(0.0),
-            };
-            o.ready = db.probes(target, "ready", range.from, range.to).await?.iter().map(tally).collect();
-            let e2e = db.probes(target, "e2e", range.from, range.to).await?;
-            o.e2e = e2e.iter().map(tally).collect();
-            for p in &e2e {
-                let detail: serde_json::Value =
-                    p.detail.as_deref().and_then(|d| serde_json::from_str(d).ok()).unwrap_or_default();
-                for name in detail["failing"].as_array().into_iter().flatten().filter_map(|v| v.as_str()) {
-                    *o.failing_checks.entry(name.to_owned()).or_insert(0) += 1;
-                }
-            }
-            for s in db.scrapes(target, range.from, range.to).await? {
-                o.scrapes_n += 1;
-                match (&s.ok, &s.deltas) {
-                    (true, Some(d)) => o.scrapes.push((s.at_ms, Counters::from_json(d))),
-                    (true, None) => {}
-                    (false, _) => o.scrapes_bad += 1,
-                }
-            }
-        } else {
-            let tally =
-                |r: &crate::db::ProbeRollup| Tally { at: r.bucket_ms, n: r.n, ok: r.ok_n, latency_sum: r.latency_sum };
-            o.ready = db.probe_rollups(target, "ready", range.from, range.to).await?.iter().map(tally).collect();
-            o.e2e = db.probe_rollups(target, "e2e", range.from, range.to).await?.iter().map(tally).collect();
-            for r in db.scrape_rollups(target, range.from, range.to).await? {
-                o.scrapes_n += r.n;
-                o.scrapes_bad += r.n - r.ok_n;
-                o.scrapes.push((r.bucket_ms, Counters::from_json(&r.deltas)));
-            }
-        }
-        Ok(o)
-    }
-}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct IncidentView {
@@ -172,7 +96,7 @@ pub struct Summary {
     pub to: String,
     pub from_ms: i64,
     pub to_ms: i64,
-    /// `raw` or `rollups` (5-minute).
+    /// `raw`, `rollups` (5-minute) or `rollups-1h` (hourly where that is exact).
     pub source: &'static str,
     pub has_data: bool,
     /// Percent of `/ready` probes that passed outside maintenance; `null` without any.
@@ -202,7 +126,7 @@ pub struct Summary {
     pub routes: Vec<RouteErrors>,
 }
 
-fn in_windows(t: i64, windows: &[Maintenance]) -> bool {
+pub(crate) fn in_windows(t: i64, windows: &[Maintenance]) -> bool {
     windows.iter().any(|m| t >= m.starts_ms && t < m.ends_ms)
 }
 
@@ -220,8 +144,8 @@ pub struct View {
 }
 
 pub async fn view(db: &Db, target: &str, range: Range, now: i64, retention: Retention) -> anyhow::Result<View> {
-    let obs = Observations::load(db, target, range, now, retention).await?;
     let maintenance = db.maintenance(Some(target), range.from, range.to).await?;
+    let obs = Observations::load(db, target, range, now, retention, &maintenance).await?;
     let deploys = db.deploys(Some(target), range.from, range.to).await?;
     let incidents = db.incidents(Some(target), range.from, range.to).await?;
 
@@ -325,7 +249,7 @@ pub async fn view(db: &Db, target: &str, range: Range, now: i64, retention: Rete
         to: rfc3339(range.to),
         from_ms: range.from,
         to_ms: range.to,
-        source: if obs.raw { "raw" } else { "rollups" },
+        source: obs.source.as_str(),
         has_data: n + held > 0 || e2e_runs > 0 || obs.scrapes_n > 0,
         availability,
         probes: n,
@@ -411,7 +335,7 @@ pub const PANELS: [&str; 11] = [
 /// Every panel of the dashboard for `view`'s range.
 pub fn panels(view: &View) -> Vec<Panel> {
     let range = Range { from: view.summary.from_ms, to: view.summary.to_ms };
-    let min_step = if view.obs.raw { 30_000 } else { BUCKET_MS };
+    let min_step = view.obs.source.step_ms();
     let step = ((range.span_ms() / POINTS).max(min_step) + min_step - 1) / min_step * min_step;
     let start = range.from.div_euclid(step) * step;
     let count = usize::try_from((range.to - start + step - 1) / step).unwrap_or(0);

@@ -1,11 +1,12 @@
 //! Reports from a fixed hour of samples: each format is compared with its golden file
 //! (`UPDATE_GOLDEN=1` rewrites them), a range before any data says so and claims no
 //! availability, the same samples on PostgreSQL give the same report as on SQLite, and the
-//! 5-minute roll-ups give the same figures as the raw samples they summarise.
+//! 5-minute roll-ups give the same figures as the raw samples they summarise, and the hour
+//! roll-ups the same as the 5-minute ones.
 
-use muster_monitor::db::{Db, Deploy, Incident, Maintenance, Probe, Scrape};
+use muster_monitor::db::{Db, Deploy, Incident, Maintenance, Probe, Scrape, Tier};
 use muster_monitor::report::{self, Format};
-use muster_monitor::time::{HOUR_MS, MINUTE_MS, Range};
+use muster_monitor::time::{DAY_MS, HOUR_MS, MINUTE_MS, Range};
 use muster_monitor::{Retention, rollup};
 use std::path::PathBuf;
 
@@ -35,6 +36,10 @@ async fn postgres() -> Db {
 /// 00:40-00:45 maintenance window, an E2E run a minute (two failing), a scrape a minute
 /// (one bad), a deploy at 00:10 and the incident of 00:20.
 async fn fixture(db: &Db) {
+    fixture_with(db, true).await;
+}
+
+async fn fixture_with(db: &Db, maintenance: bool) {
     let mut probes = Vec::new();
     for i in 0..120 {
         let at = T0 + i * 30_000;
@@ -104,15 +109,17 @@ async fn fixture(db: &Db) {
     .await
     .unwrap();
     db.close_incident("0193a1b2-0000-7000-8000-000000000001", T0 + 23 * MINUTE_MS + 30_000).await.unwrap();
-    db.insert_maintenance(&Maintenance {
-        id: "window-1".into(),
-        target: None,
-        starts_ms: T0 + 40 * MINUTE_MS,
-        ends_ms: T0 + 45 * MINUTE_MS,
-        reason: "database upgrade".into(),
-    })
-    .await
-    .unwrap();
+    if maintenance {
+        db.insert_maintenance(&Maintenance {
+            id: "window-1".into(),
+            target: None,
+            starts_ms: T0 + 40 * MINUTE_MS,
+            ends_ms: T0 + 45 * MINUTE_MS,
+            reason: "database upgrade".into(),
+        })
+        .await
+        .unwrap();
+    }
 }
 
 fn golden(name: &str, got: &str) {
@@ -212,4 +219,35 @@ async fn rollups_give_the_figures_of_the_raw_samples() {
     rollup::pass(&db, later, Retention::default()).await.unwrap();
     assert!(db.probes("prod", "ready", 0, i64::MAX).await.unwrap().is_empty());
     assert_eq!(db.probe_rollups("prod", "ready", 0, i64::MAX).await.unwrap().len(), 12);
+}
+
+#[tokio::test]
+async fn hour_rollups_give_the_figures_of_the_five_minute_ones() {
+    // with the maintenance window, its hour must be read from 5-minute rows to stay exact;
+    // without it, the hour row itself is read
+    for maintenance in [true, false] {
+        let db = sqlite().await;
+        fixture_with(&db, maintenance).await;
+        let raw = report::build(&db, &[], HOUR, NOW, Retention::default()).await.unwrap();
+        rollup::pass(&db, NOW, Retention::default()).await.unwrap();
+        let hour = db.probe_rollups_in(Tier::Hour, "prod", "ready", T0, T0 + HOUR_MS).await.unwrap();
+        assert_eq!((hour.len(), hour[0].n, hour[0].ok_n), (1, 120, 120 - 6 - 10));
+        // ten days with ragged ends: over a week, so hours are read wherever they are exact
+        let long = Range { from: T0 - 5 * DAY_MS + 7 * MINUTE_MS, to: T0 + 5 * DAY_MS + 3 * MINUTE_MS };
+        let hourly = report::build(&db, &[], long, NOW, Retention::default()).await.unwrap();
+        let (a, b) = (&raw.targets[0], &hourly.targets[0]);
+        assert_eq!(b.source, "rollups-1h");
+        // the five minutes of failures inside the window count only when there is no window
+        let (held, failed) = if maintenance { (10, 6) } else { (0, 16) };
+        assert_eq!((b.probes, b.probes_failed, b.probes_in_maintenance), (120 - held, failed, held));
+        assert_eq!(
+            (a.probes, a.probes_failed, a.probes_in_maintenance, a.availability),
+            (b.probes, b.probes_failed, b.probes_in_maintenance, b.availability)
+        );
+        assert_eq!((a.e2e_runs, a.e2e_runs_failed), (b.e2e_runs, b.e2e_runs_failed));
+        assert_eq!((a.scrapes, a.scrapes_bad), (b.scrapes, b.scrapes_bad));
+        assert_eq!(a.traffic, b.traffic);
+        assert_eq!(a.business, b.business);
+        assert_eq!(a.latency, b.latency);
+    }
 }
