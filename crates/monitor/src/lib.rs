@@ -5,7 +5,7 @@
 //! SQLite by default, PostgreSQL by URL; raw for days, 5-minute and hour [`rollup`]s for a
 //! year, read through [`observations`]), opens and closes [`incident`]s with webhook
 //! [`alert`]s, marks deployments when the build changes, and serves a dashboard, a JSON
-//! API, reports and its own metrics ([`http`]).
+//! API, reports and its own metrics ([`http`]); [`postmortem`] drafts a post-mortem from it all.
 //!
 //! It is a separate process on purpose: a monitor inside the API would go down with it.
 
@@ -16,6 +16,7 @@ pub mod http;
 pub mod incident;
 pub mod metrics;
 pub mod observations;
+pub mod postmortem;
 pub mod probe;
 pub mod report;
 pub mod rollup;

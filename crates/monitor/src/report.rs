@@ -5,8 +5,7 @@
 //! claims no availability.
 //!
 //! Every form is rendered from one [`Report`] (the JSON form is it, serialised), so the four
-//! cannot disagree. A post-mortem draft (`--postmortem`, a later issue) would start from the
-//! same `Report` and its incidents.
+//! cannot disagree. The post-mortem draft ([`crate::postmortem`]) reads the same summaries.
 
 use crate::db::Db;
 use crate::summary::{Summary, view};

@@ -1,4 +1,5 @@
-//! `muster monitor` and `muster report`: the command lines of the monitor (`muster-monitor`).
+//! `muster monitor` and `muster report` (with `--postmortem`, a post-mortem draft): the
+//! command lines of the monitor (`muster-monitor`).
 //! Arguments become [`muster_monitor::Settings`]; the E2E suite's tokens come from
 //! `--token` or are minted with the API's secret, as `muster e2e` does.
 
@@ -7,6 +8,7 @@ use crate::token::Signer;
 use anyhow::{Context, bail};
 use muster_e2e::Tokens;
 use muster_monitor::db::{DEFAULT_URL, Db, Maintenance};
+use muster_monitor::postmortem;
 use muster_monitor::report::{self, Format};
 use muster_monitor::time::{Range, now_ms, parse_duration, parse_instant};
 use muster_monitor::{E2eMode, Retention, Settings, Target, split_named};
@@ -71,9 +73,12 @@ pub struct ReportArgs {
     /// End (default now).
     #[arg(long, default_value = "now", allow_hyphen_values = true)]
     pub to: String,
-    /// md, html, json or csv.
+    /// md, html, json or csv (a post-mortem: md).
     #[arg(long, default_value = "md")]
     pub format: String,
+    /// Draft a blameless post-mortem of the window (docs/postmortem-template.md) instead.
+    #[arg(long)]
+    pub postmortem: bool,
     /// Only these targets (default: every target in the store).
     #[arg(long)]
     pub target: Vec<String>,
@@ -191,6 +196,9 @@ pub async fn run(cfg: &Config, args: &MonitorArgs) -> anyhow::Result<()> {
 pub async fn report(args: &ReportArgs) -> anyhow::Result<()> {
     let now = now_ms();
     let format = Format::parse(&args.format).map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    if args.postmortem && format != Format::Markdown {
+        bail!("--postmortem drafts Markdown only: use --format md (the default)");
+    }
     let from = parse_instant(&args.from, now).map_err(|e| anyhow::anyhow!("--from: {e}"))?;
     let to = parse_instant(&args.to, now).map_err(|e| anyhow::anyhow!("--to: {e}"))?;
     if from >= to {
@@ -205,7 +213,11 @@ pub async fn report(args: &ReportArgs) -> anyhow::Result<()> {
         }
     }
     let db = Db::open(&args.database_url).await?;
-    let r = report::build(&db, &args.target, Range { from, to }, now, Retention::default()).await?;
-    print!("{}", r.render(format));
+    let range = Range { from, to };
+    if args.postmortem {
+        print!("{}", postmortem::build(&db, &args.target, range, now, Retention::default()).await?.markdown());
+    } else {
+        print!("{}", report::build(&db, &args.target, range, now, Retention::default()).await?.render(format));
+    }
     Ok(())
 }
