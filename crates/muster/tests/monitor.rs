@@ -1,7 +1,9 @@
 //! The monitor against real servers: killing the target opens an incident within two
 //! intervals and a restart closes it, with both webhook messages delivered to a receiver on
 //! 127.0.0.1 (whose first answer is a 500, so the retry is exercised too); a new build on
-//! the target is a deploy marker in the store and on the dashboard.
+//! the target is a deploy marker in the store and on the dashboard; a maintenance window
+//! posted to `POST /api/maintenance` while the target is down keeps the outage out of
+//! availability and shows it apart.
 
 mod support;
 
@@ -196,5 +198,67 @@ async fn a_new_build_is_a_deploy_marker() {
     let report =
         reqwest::get(format!("http://{}/report?range=1h&format=md", monitor.addr)).await.unwrap().text().await.unwrap();
     assert!(report.contains("| 100 (") && report.contains("| 101 ("), "{report}");
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_window_posted_during_an_outage_keeps_it_out_of_availability() {
+    let store = fresh_store(Backend::Sqlite).await;
+    let app = api_on("127.0.0.1:0".parse().unwrap(), store, "7").await;
+    let (db, _dir) = monitor_db().await;
+    let mut s = settings(&app);
+    s.e2e = E2eMode::Off;
+    let monitor = start(s, db.clone()).await;
+    let base = format!("http://{}", monitor.addr);
+    let http = reqwest::Client::new();
+    let failed = async || db.probes("api", "ready", 0, i64::MAX).await.unwrap().iter().filter(|p| !p.ok).count();
+    // a few good probes first, so availability has something outside the window to measure
+    until("passing /ready probes", Duration::from_secs(5), async || {
+        (db.probes("api", "ready", 0, i64::MAX).await.unwrap().iter().filter(|p| p.ok).count() >= 4).then_some(())
+    })
+    .await;
+
+    // the target goes down; the window is posted afterwards, reaching back to the moment it did
+    let killed = Instant::now();
+    drop(app);
+    until("failing /ready probes", Duration::from_secs(5), async || (failed().await >= 2).then_some(())).await;
+    let bad =
+        http.post(format!("{base}/api/maintenance")).json(&serde_json::json!({"from": "now"})).send().await.unwrap();
+    assert_eq!(bad.status(), 400, "a window without an end is refused");
+    let posted = http
+        .post(format!("{base}/api/maintenance"))
+        .json(&serde_json::json!({
+            "from": format!("-{}ms", killed.elapsed().as_millis()),
+            "duration": "1h",
+            "target": "api",
+            "reason": "database upgrade"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    let window: Value = posted.json().await.unwrap();
+    let seen = failed().await;
+    until("more failures inside the window", Duration::from_secs(5), async || {
+        (failed().await >= seen + 3).then_some(())
+    })
+    .await;
+
+    // every failure is inside the window: none counts, and availability stays 100 %
+    let summary: Value = http.get(format!("{base}/api/summary?range=1h")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(summary["probes_failed"], 0, "{summary}");
+    assert!(summary["probes"].as_i64().unwrap() >= 3, "the good probes before the window count: {summary}");
+    assert!(summary["probes_in_maintenance"].as_i64().unwrap() >= i64::try_from(seen + 3).unwrap(), "{summary}");
+    assert_eq!(summary["availability"].as_f64(), Some(100.0), "{summary}");
+    assert_eq!(summary["maintenance"][0]["id"], window["id"], "{summary}");
+    assert_eq!(summary["maintenance"][0]["reason"], "database upgrade");
+    let listed: Value = http.get(format!("{base}/api/maintenance")).send().await.unwrap().json().await.unwrap();
+    assert!(listed["data"].as_array().unwrap().iter().any(|w| w["id"] == window["id"]), "{listed}");
+
+    // shown apart: a grey band on the charts and a line in the list, not a failure
+    let page = http.get(format!("{base}/?range=1h")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<rect class="maintenance""#), "no maintenance band on the charts");
+    assert!(page.contains("database upgrade (left out of availability)"), "the window is not listed");
+    assert!(page.contains("100.00 %"), "availability is not 100 % on the dashboard");
     monitor.stop().await;
 }
