@@ -3,7 +3,8 @@
 //! 127.0.0.1 (whose first answer is a 500, so the retry is exercised too); a new build on
 //! the target is a deploy marker in the store and on the dashboard; a maintenance window
 //! posted to `POST /api/maintenance` while the target is down keeps the outage out of
-//! availability and shows it apart.
+//! availability and shows it apart; `/ready` failing fast sends one budget-burn alert, and
+//! none (nor an incident) while the failures are inside a maintenance window.
 
 mod support;
 
@@ -260,5 +261,60 @@ async fn a_window_posted_during_an_outage_keeps_it_out_of_availability() {
     assert!(page.contains(r#"<rect class="maintenance""#), "no maintenance band on the charts");
     assert!(page.contains("database upgrade (left out of availability)"), "the window is not listed");
     assert!(page.contains("100.00 %"), "availability is not 100 % on the dashboard");
+    monitor.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_burn_alerts_once_and_maintenance_holds_it() {
+    let store = fresh_store(Backend::Sqlite).await;
+    let app = api_on("127.0.0.1:0".parse().unwrap(), store, "7").await;
+    let (hook, got) = receiver().await;
+    let (db, _dir) = monitor_db().await;
+    let mut s = settings(&app);
+    s.e2e = E2eMode::Off;
+    s.webhooks = vec![hook.clone()];
+    let monitor = start(s.clone(), db.clone()).await;
+    until("passing /ready probes", Duration::from_secs(5), async || {
+        (db.probes("api", "ready", 0, i64::MAX).await.unwrap().iter().filter(|p| p.ok).count() >= 3).then_some(())
+    })
+    .await;
+    drop(app);
+    // every probe failing is a burn far above 14.4x, once ten probes are in the hour
+    let burns =
+        async || got.lock().unwrap().iter().filter(|b| b["event"] == "budget.burn").cloned().collect::<Vec<Value>>();
+    let burn = until("a budget.burn alert", Duration::from_secs(10), async || burns().await.into_iter().next()).await;
+    assert_eq!(burn["target"], "api");
+    assert!(burn["text"].as_str().is_some_and(|t| t.contains("error budget burning")), "{burn}");
+    let (hour, five) =
+        (burn["details"]["burn_rate_1h"].as_f64().unwrap(), burn["details"]["burn_rate_5m"].as_f64().unwrap());
+    assert!(hour >= 14.4 && five >= 14.4, "{burn}");
+    // still burning: no second alert until the hour's rate falls below the threshold again
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(burns().await.len(), 1, "the alert repeated while the burn went on");
+    monitor.stop().await;
+
+    // the same outage inside a maintenance window: no incident and no burn alert
+    let (db, _dir) = monitor_db().await;
+    let now = muster_monitor::time::now_ms();
+    db.insert_maintenance(&muster_monitor::db::Maintenance {
+        id: "upgrade".into(),
+        target: None,
+        starts_ms: now - 1000,
+        ends_ms: now + 3_600_000,
+        reason: "database upgrade".into(),
+    })
+    .await
+    .unwrap();
+    let (hook, held_got) = receiver().await;
+    s.webhooks = vec![hook];
+    let monitor = start(s, db.clone()).await;
+    until("a dozen failing probes", Duration::from_secs(10), async || {
+        (db.probes("api", "ready", 0, i64::MAX).await.unwrap().iter().filter(|p| !p.ok).count() >= 12).then_some(())
+    })
+    .await;
+    // long enough for an alert's retry after the receiver's first 500 (0.5 s backoff)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(db.open_incidents().await.unwrap().is_empty(), "an incident opened inside maintenance");
+    assert!(held_got.lock().unwrap().is_empty(), "alerts inside maintenance: {:?}", held_got.lock().unwrap());
     monitor.stop().await;
 }
