@@ -124,9 +124,34 @@ impl Tracker {
     }
 }
 
+/// An open incident's recorded cause after a [`Transition::Changed`]: each signal's line is
+/// the latest why, and a signal that healed keeps its line. [`Tracker::cause`] says only what
+/// fails now, and an incident that began with `/ready` down must not end up recorded as an
+/// E2E failure because `/ready` recovered first.
+pub fn merge_cause(recorded: &str, now: &str) -> String {
+    let key = |l: &str| l.split_once(": ").map_or(l, |(k, _)| k).to_owned();
+    let mut lines: Vec<String> = recorded.lines().filter(|l| !l.is_empty()).map(str::to_owned).collect();
+    for line in now.lines().filter(|l| !l.is_empty()) {
+        match lines.iter_mut().find(|l| key(l) == key(line)) {
+            Some(old) => line.clone_into(old),
+            None => lines.push(line.to_owned()),
+        }
+    }
+    lines.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_healed_signal_stays_in_the_recorded_cause() {
+        let opened = "ready: unreachable";
+        let both = merge_cause(opened, "e2e: target unreachable\nready: unreachable");
+        assert_eq!(both, "ready: unreachable\ne2e: target unreachable");
+        // /ready recovers first: the tracker's cause is e2e alone, the record keeps both
+        assert_eq!(merge_cause(&both, "e2e: 1 check failing: x"), "ready: unreachable\ne2e: 1 check failing: x");
+    }
 
     #[test]
     fn opens_after_two_failures_and_closes_after_two_successes() {

@@ -8,7 +8,7 @@
 
 use crate::alert::{Alert, Alerter};
 use crate::db::{Db, Deploy, Incident, Probe, Scrape};
-use crate::incident::{Signal, Tracker, Transition};
+use crate::incident::{Signal, Tracker, Transition, merge_cause};
 use crate::metrics::Metrics;
 use crate::scrape::Counters;
 use crate::time::{HOUR_MS, MINUTE_MS, now_ms, rfc3339};
@@ -24,6 +24,8 @@ pub struct TargetState {
     pub target: Target,
     tracker: Tracker,
     incident: Option<String>,
+    /// The open incident's cause as recorded ([`merge_cause`]).
+    cause: String,
     build: Option<String>,
     failing_checks: Vec<String>,
     counters: Option<Counters>,
@@ -63,6 +65,7 @@ impl Prober {
         Ok(TargetState {
             target: target.clone(),
             tracker,
+            cause: open.as_ref().map(|i| i.cause.clone()).unwrap_or_default(),
             incident: open.map(|i| i.id),
             build: self.db.last_build(&target.name).await?,
             failing_checks: Vec::new(),
@@ -291,6 +294,7 @@ impl Prober {
                 };
                 self.db.open_incident(&incident).await?;
                 st.incident = Some(incident.id.clone());
+                st.cause.clone_from(&cause);
                 self.metrics.incident_open(&name, true);
                 tracing::warn!(target = %name, cause = %cause, "incident opened");
                 self.alerter.send(&Alert {
@@ -305,8 +309,9 @@ impl Prober {
                 });
             }
             Some(Transition::Changed { cause }) => {
+                st.cause = merge_cause(&st.cause, &cause);
                 if let Some(id) = &st.incident {
-                    self.db.update_incident(id, &cause, &st.failing_checks.join("\n")).await?;
+                    self.db.update_incident(id, &st.cause, &st.failing_checks.join("\n")).await?;
                 }
             }
             Some(Transition::Closed) => {
@@ -326,6 +331,7 @@ impl Prober {
                     });
                 }
                 st.failing_checks.clear();
+                st.cause.clear();
                 self.metrics.incident_open(&name, false);
             }
         }
