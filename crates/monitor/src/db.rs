@@ -6,7 +6,7 @@
 //! `TEXT`, and placeholders `$1…` (SQLite reads `$N` as the N-th argument). The schema is the
 //! same text on both, so no dialect file can drift from the other. Sums are done in Rust, not
 //! SQL: PostgreSQL's `SUM(bigint)` is a `numeric`, which `Any` cannot decode, and the rows
-//! any one view reads are few (a 30-day range reads 5-minute roll-ups).
+//! any one view reads are few (a 30-day range reads hour roll-ups).
 //!
 //! Tables: `probes` (one row per /health, /ready or E2E probe), `scrapes` (one row per
 //! metrics scrape: the counters' increase since the previous good scrape, or why it was
