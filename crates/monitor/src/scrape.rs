@@ -1,5 +1,6 @@
 //! Reading the target's admin `/metrics`: the Prometheus text is parsed by
-//! `prometheus-parse`, and the series the dashboard and reports need are summed into one flat
+//! `prom_text_format_parser` (label values may hold braces: routes are templates), probes
+//! are left out as the SLO leaves them out, and the series the dashboard and reports need are summed into one flat
 //! map of cumulative counters ([`Counters`]); each scrape stores its increase since the
 //! previous good one ([`Counters::increase`]), so roll-ups and any range are plain sums.
 //!
@@ -8,7 +9,7 @@
 //! The first good scrape after the monitor starts has nothing to subtract from: it is kept
 //! as a baseline with no increase, since the counters' history before it is unknown.
 
-use prometheus_parse::{Sample, Scrape, Value};
+use prom_text_format_parser::{Metric, Sample, Scrape, Type, ValueType};
 use std::collections::BTreeMap;
 
 /// Keys of the flat map, and what the dashboard and reports call them.
@@ -39,61 +40,72 @@ pub struct Counters(pub BTreeMap<String, f64>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BadScrape(pub String);
 
+/// The probe routes left out of the counters.
+pub const PROBES: [&str; 2] = ["/health", "/ready"];
+
 fn label<'a>(s: &'a Sample, name: &str) -> &'a str {
-    s.labels.get(name).unwrap_or("")
+    s.labels.iter().find(|l| l.key == name).map_or("", |l| l.value.as_str())
 }
 
 impl Counters {
     /// The counters of one `/metrics` body.
     pub fn parse(text: &str) -> Result<Counters, BadScrape> {
-        let lines = text.lines().map(|l| Ok(l.to_owned()));
-        let scrape = Scrape::parse(lines).map_err(|e| BadScrape(format!("not Prometheus text: {e}")))?;
-        if !scrape.samples.iter().any(|s| s.metric == "muster_build_info") {
+        let scrape = Scrape::parse(text).map_err(|e| BadScrape(format!("not Prometheus text: {e:?}")))?;
+        if !scrape.metrics.iter().any(|m| m.name == "muster_build_info") {
             return Err(BadScrape("partial scrape: no muster_build_info".into()));
         }
         let mut c = Counters::default();
-        for s in &scrape.samples {
-            let v = match &s.value {
-                Value::Counter(v) | Value::Untyped(v) | Value::Gauge(v) => *v,
-                Value::Histogram(buckets) => {
-                    if s.metric == "http_request_duration_seconds" {
-                        for b in buckets {
-                            let bound =
-                                if b.less_than.is_infinite() { "+Inf".to_owned() } else { b.less_than.to_string() };
-                            c.add(&format!("{}{bound}", key::LATENCY_BUCKET), b.count);
-                        }
-                    }
+        for m in &scrape.metrics {
+            for s in &m.samples {
+                // the SLO's traffic: probes are not the API's (a draining instance answers
+                // /ready with 503 on purpose), as in deploy/prometheus's recording rules
+                if PROBES.contains(&label(s, "route")) {
                     continue;
                 }
-                Value::Summary(_) => continue,
-            };
-            match s.metric.as_str() {
-                "http_requests_total" => {
-                    c.add(key::REQUESTS, v);
-                    let class = match label(s, "status").as_bytes().first() {
-                        Some(b'4') => key::CLIENT_ERRORS,
-                        Some(b'5') => key::SERVER_ERRORS,
-                        _ => continue,
-                    };
-                    c.add(class, v);
-                    let route = format!("{}{} {}:{class}", key::ROUTE, label(s, "method"), label(s, "route"));
-                    c.add(&route, v);
-                }
-                "muster_rate_limited_total" => c.add(key::RATE_LIMITED, v),
-                "muster_auth_failures_total" => c.add(key::AUTH_FAILURES, v),
-                "muster_volunteers_created_total" => c.add(key::VOLUNTEERS, v),
-                "muster_events_created_total" => c.add(key::EVENTS, v),
-                "muster_candidates_created_total" => c.add(key::CANDIDATES, v),
-                "muster_checkins_total" => c.add(key::CHECKINS, v),
-                "muster_client_reports_total" => c.add(key::CLIENT_REPORTS, v),
-                "muster_attendances_created_total" => match label(s, "status") {
-                    "waitlisted" => c.add(key::WAITLISTED, v),
-                    _ => c.add(key::REGISTERED, v),
-                },
-                _ => {}
+                c.sample(m, s);
             }
         }
         Ok(c)
+    }
+
+    /// Adds what one sample of metric `m` counts.
+    fn sample(&mut self, m: &Metric, s: &Sample) {
+        let v = s.value.value.as_f64();
+        if m.kind == Type::Histogram {
+            // buckets only (the sum and count lines carry a value type of their own)
+            if m.name == "http_request_duration_seconds" && s.value.value_type == ValueType::Sample {
+                let bound = label(s, "le");
+                if !bound.is_empty() {
+                    self.add(&format!("{}{bound}", key::LATENCY_BUCKET), v);
+                }
+            }
+            return;
+        }
+        match m.name.as_str() {
+            "http_requests_total" => {
+                self.add(key::REQUESTS, v);
+                let class = match label(s, "status").as_bytes().first() {
+                    Some(b'4') => key::CLIENT_ERRORS,
+                    Some(b'5') => key::SERVER_ERRORS,
+                    _ => return,
+                };
+                self.add(class, v);
+                let route = format!("{}{} {}:{class}", key::ROUTE, label(s, "method"), label(s, "route"));
+                self.add(&route, v);
+            }
+            "muster_rate_limited_total" => self.add(key::RATE_LIMITED, v),
+            "muster_auth_failures_total" => self.add(key::AUTH_FAILURES, v),
+            "muster_volunteers_created_total" => self.add(key::VOLUNTEERS, v),
+            "muster_events_created_total" => self.add(key::EVENTS, v),
+            "muster_candidates_created_total" => self.add(key::CANDIDATES, v),
+            "muster_checkins_total" => self.add(key::CHECKINS, v),
+            "muster_client_reports_total" => self.add(key::CLIENT_REPORTS, v),
+            "muster_attendances_created_total" => match label(s, "status") {
+                "waitlisted" => self.add(key::WAITLISTED, v),
+                _ => self.add(key::REGISTERED, v),
+            },
+            _ => {}
+        }
     }
 
     pub fn add(&mut self, key: &str, v: f64) {
@@ -172,6 +184,27 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templated_routes_count_and_probes_do_not() {
+        let text = "# TYPE muster_build_info gauge\nmuster_build_info{build=\"7\"} 1\n\
+# TYPE http_requests_total counter\n\
+http_requests_total{method=\"GET\",route=\"/v1/volunteers/{id}\",status=\"404\"} 30\n\
+http_requests_total{method=\"POST\",route=\"/v1/events/{id}/attendances\",status=\"500\"} 2\n\
+http_requests_total{method=\"GET\",route=\"/ready\",status=\"503\"} 9\n\
+# TYPE http_request_duration_seconds histogram\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/volunteers/{id}\",le=\"0.005\"} 30\n\
+http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/volunteers/{id}\",le=\"+Inf\"} 30\n\
+http_request_duration_seconds_sum{method=\"GET\",route=\"/v1/volunteers/{id}\"} 0.04\n\
+http_request_duration_seconds_count{method=\"GET\",route=\"/v1/volunteers/{id}\"} 30\n";
+        let c = Counters::parse(text).unwrap();
+        assert_eq!(c.get(key::REQUESTS), 32.0);
+        assert_eq!(c.get(key::CLIENT_ERRORS), 30.0);
+        assert_eq!(c.get(key::SERVER_ERRORS), 2.0);
+        assert_eq!(c.get("route:GET /v1/volunteers/{id}:4xx"), 30.0);
+        assert_eq!(c.get("le:+Inf"), 30.0);
+        assert_eq!(c.get("le:0.005"), 30.0);
+    }
 
     const TEXT: &str = "\
 # TYPE http_requests_total counter
