@@ -4,9 +4,11 @@
 //! analysis, the rolling-deploy rehearsal and the CD pipeline all ask it.
 //!
 //! Each URL is an instance's admin `/metrics`, scraped at the start and the end of the
-//! window (counters only grow, so the difference is the window's traffic; a restart in
-//! between shows as a counter that went down and makes the verdict inconclusive), or, with
-//! `--prometheus URL`, a label selector evaluated there with `increase(...[window])`.
+//! window and read by the monitor's scrape reader (`muster_monitor::scrape`: the same
+//! counters, the same probes left out, the same quantile); counters only grow, so the
+//! difference is the window's traffic, and a restart in between shows as a counter that went
+//! down and makes the verdict inconclusive. With `--prometheus URL` each is a label selector
+//! evaluated there with `increase(...[window])`.
 //!
 //! The thresholds are deploy/slo.yml's canary numbers (scripts/slo-check holds them equal):
 //! a canary is rolled back when its 5xx rate passes 1 % (twice the error budget) and its
@@ -14,6 +16,7 @@
 //! baseline's and 50 ms slower. Too little traffic, or a baseline failing as well, is
 //! inconclusive: the canary is not to blame for what the baseline also does.
 
+use muster_monitor::scrape::{Counters, key};
 use std::time::Duration;
 
 /// deploy/slo.yml `canary.error_rate_threshold`.
@@ -154,96 +157,19 @@ pub fn decide(baseline: &Window, canary: &Window, limits: &Limits, window: Durat
     Verdict::Promote
 }
 
-/// The cumulative counters of one scrape that the verdict needs.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Counters {
-    pub requests: f64,
-    pub server_errors: f64,
-    /// `http_request_duration_seconds` buckets summed over routes: (upper bound, count).
-    pub buckets: Vec<(f64, f64)>,
-}
-
-/// Reads the counters from Prometheus text (probes `/health` and `/ready` left out, as the
-/// SLO does).
-pub fn parse_metrics(text: &str) -> Counters {
-    let mut c = Counters::default();
-    let mut buckets: std::collections::BTreeMap<u64, (f64, f64)> = std::collections::BTreeMap::new();
-    for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some((series, value)) = line.rsplit_once(' ') else { continue };
-        let Ok(value) = value.parse::<f64>() else { continue };
-        let (name, labels) = series.split_once('{').unwrap_or((series, ""));
-        let label = |key: &str| -> Option<&str> {
-            let at = labels.find(&format!("{key}=\""))? + key.len() + 2;
-            labels[at..].split('"').next()
-        };
-        if matches!(label("route"), Some("/health" | "/ready")) {
-            continue;
-        }
-        match name {
-            "http_requests_total" => {
-                c.requests += value;
-                if label("status").is_some_and(|s| s.starts_with('5')) {
-                    c.server_errors += value;
-                }
-            }
-            "http_request_duration_seconds_bucket" => {
-                let le = match label("le") {
-                    Some("+Inf") => f64::INFINITY,
-                    Some(x) => x.parse().unwrap_or(f64::NAN),
-                    None => continue,
-                };
-                let slot = buckets.entry(le.to_bits()).or_insert((le, 0.0));
-                slot.1 += value;
-            }
-            _ => {}
-        }
-    }
-    c.buckets = buckets.into_values().collect();
-    c.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    c
-}
-
-/// The window between two scrapes; `None` when a counter went down (a restart).
+/// The window between two scrapes of the same instance; `None` when its counters went
+/// down (it restarted, so the difference is not the window's traffic).
 pub fn between(start: &Counters, end: &Counters) -> Option<Window> {
-    if end.requests < start.requests || end.server_errors < start.server_errors {
+    if end.get(key::REQUESTS) < start.get(key::REQUESTS) || end.get(key::SERVER_ERRORS) < start.get(key::SERVER_ERRORS)
+    {
         return None;
     }
-    let mut buckets = Vec::with_capacity(end.buckets.len());
-    for (le, n) in &end.buckets {
-        let before = start.buckets.iter().find(|(l, _)| l == le).map_or(0.0, |(_, n)| *n);
-        if *n < before {
-            return None;
-        }
-        buckets.push((*le, n - before));
-    }
+    let d = end.increase(start);
     Some(Window {
-        requests: end.requests - start.requests,
-        server_errors: end.server_errors - start.server_errors,
-        p99_ms: quantile(&buckets, 0.99).map(|s| s * 1000.0),
+        requests: d.get(key::REQUESTS),
+        server_errors: d.get(key::SERVER_ERRORS),
+        p99_ms: d.latency_quantile_ms(0.99),
     })
-}
-
-/// The `q` quantile of cumulative histogram buckets, interpolated inside its bucket as
-/// Prometheus's `histogram_quantile` does.
-pub fn quantile(buckets: &[(f64, f64)], q: f64) -> Option<f64> {
-    let total = buckets.last()?.1;
-    if total <= 0.0 {
-        return None;
-    }
-    let rank = q * total;
-    let mut lower = (0.0, 0.0);
-    for &(le, count) in buckets {
-        if count >= rank {
-            if le.is_infinite() {
-                return Some(lower.0);
-            }
-            let inside = count - lower.1;
-            let frac = if inside > 0.0 { (rank - lower.1) / inside } else { 1.0 };
-            return Some(lower.0 + (le - lower.0) * frac);
-        }
-        lower = (le, count);
-    }
-    Some(lower.0)
 }
 
 /// Watches both sides for the window and judges; problems reading them are inconclusive.
@@ -270,11 +196,7 @@ async fn scrape(http: &reqwest::Client, url: &str) -> Result<Counters, String> {
         return Err(format!("{url} answered {}", r.status().as_u16()));
     }
     let text = r.text().await.map_err(|e| format!("cannot read {url}: {e}"))?;
-    let c = parse_metrics(&text);
-    if c.buckets.is_empty() && c.requests == 0.0 && !text.contains("http_requests_total") {
-        return Err(format!("{url} has no http_requests_total: is it a Muster admin /metrics?"));
-    }
-    Ok(c)
+    Counters::parse(&text).map_err(|e| format!("{url}: {} (is it a Muster admin /metrics?)", e.0))
 }
 
 /// Two scrapes of each side, `window` apart.
@@ -392,29 +314,32 @@ mod tests {
     }
 
     #[test]
-    fn metrics_text_gives_counters_without_the_probes() {
-        let text = r#"# HELP http_requests_total x
-http_requests_total{method="GET",route="/v1/events",status="200"} 90
-http_requests_total{method="POST",route="/v1/events",status="503"} 10
-http_requests_total{method="GET",route="/ready",status="503"} 400
-http_request_duration_seconds_bucket{route="/v1/events",le="0.005"} 50
-http_request_duration_seconds_bucket{route="/v1/events",le="0.01"} 90
-http_request_duration_seconds_bucket{route="/v1/events",le="+Inf"} 100
-http_request_duration_seconds_bucket{route="/ready",le="+Inf"} 400
-"#;
-        let c = parse_metrics(text);
-        assert_eq!((c.requests, c.server_errors), (100.0, 10.0));
-        assert_eq!(c.buckets, vec![(0.005, 50.0), (0.01, 90.0), (f64::INFINITY, 100.0)]);
-        let w = between(&Counters::default(), &c).unwrap();
-        // the 99th request is in the +Inf bucket: the highest finite bound
-        assert_eq!(w.p99_ms, Some(10.0));
-        assert!(between(&c, &Counters::default()).is_none(), "a restart is no window");
-    }
-
-    #[test]
-    fn quantiles_interpolate_inside_a_bucket() {
-        let b = [(0.1, 50.0), (0.2, 100.0), (f64::INFINITY, 100.0)];
-        assert!((quantile(&b, 0.75).unwrap() - 0.15).abs() < 1e-9);
-        assert_eq!(quantile(&[(0.1, 0.0), (f64::INFINITY, 0.0)], 0.99), None);
+    fn a_window_is_the_difference_of_two_scrapes_without_the_probes() {
+        let scrape = |ok: u32, failed: u32, ready: u32| {
+            Counters::parse(&format!(
+                r#"# TYPE muster_build_info gauge
+muster_build_info{{build="7",commit="abc",version="0.1.0"}} 1
+# TYPE http_requests_total counter
+http_requests_total{{method="GET",route="/v1/events",status="200"}} {ok}
+http_requests_total{{method="POST",route="/v1/events/{{id}}/attendances",status="503"}} {failed}
+http_requests_total{{method="GET",route="/ready",status="503"}} {ready}
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{{method="GET",route="/v1/events",le="0.005"}} {half}
+http_request_duration_seconds_bucket{{method="GET",route="/v1/events",le="0.01"}} {most}
+http_request_duration_seconds_bucket{{method="GET",route="/v1/events",le="+Inf"}} {all}
+http_request_duration_seconds_sum{{method="GET",route="/v1/events"}} 0.5
+http_request_duration_seconds_count{{method="GET",route="/v1/events"}} {all}
+"#,
+                half = (ok + failed) / 2,
+                most = (ok + failed) * 9 / 10,
+                all = ok + failed,
+            ))
+            .unwrap()
+        };
+        let w = between(&scrape(10, 0, 5), &scrape(100, 10, 400)).unwrap();
+        // /ready's 503s (a drain) are not the API's traffic
+        assert_eq!((w.requests, w.server_errors), (100.0, 10.0));
+        assert!(w.p99_ms.is_some_and(|p| p > 5.0 && p <= 10.0), "{w:?}");
+        assert!(between(&scrape(100, 10, 0), &scrape(10, 0, 0)).is_none(), "a restart is no window");
     }
 }
