@@ -7,6 +7,7 @@
 //! nothing is written.
 
 use crate::AppState;
+use crate::access::{self, Access};
 use crate::problem::{ApiError, ApiResult};
 use crate::resource::Resource;
 use axum::extract::State;
@@ -123,7 +124,12 @@ fn item_error(index: usize, e: ApiError) -> Value {
     json!({"index": index, "status": e.status.as_u16(), "error": e.to_json()})
 }
 
-pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract::Request) -> ApiResult<Response> {
+pub async fn handle<R: Resource>(
+    State(st): State<AppState>,
+    access: Access,
+    who: crate::audit::Who,
+    req: axum::extract::Request,
+) -> ApiResult<Response> {
     // A bulkhead: each batch in flight holds its body, rows and results (a few MiB for
     // 1000 rows); more wait their turn instead of growing memory with the load.
     let _slot = st.batch_slots.clone().acquire_owned().await.map_err(|_| ApiError::internal("batch slots closed"))?;
@@ -172,13 +178,28 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
             Err(e) => results[i] = Item::Failed(item_error(i, ApiError::validation(ValidationErrors(prefixed(i, e))))),
         }
     }
-    let touched: Vec<uuid::Uuid> = ops
+    if let Some(c) = access.confined() {
+        let (targets, refs) = confined_targets::<R>(&ops)?;
+        let mut refused = refused_among::<R>(&st, c, targets, refs).await?;
+        if atomic && !refused.is_empty() {
+            let (k, e) = refused.swap_remove(0);
+            return Err(aborted(positions[k], e));
+        }
+        // refused items answer as their single call would (404, 422); the rest go on
+        for (k, e) in refused.into_iter().rev() {
+            let i = positions.remove(k);
+            ops.remove(k);
+            results[i] = Item::Failed(item_error(i, ApiError::from(e)));
+        }
+    }
+    let op_ids: Vec<Option<uuid::Uuid>> = ops
         .iter()
-        .filter_map(|op| match op {
+        .map(|op| match op {
             BatchOp::Update { id, .. } | BatchOp::Delete { id, .. } => Some(*id),
             BatchOp::Create(_) => None,
         })
         .collect();
+    let touched: Vec<uuid::Uuid> = op_ids.iter().flatten().copied().collect();
     let outcome = R::batch(&*st.store, ops, BatchOptions { atomic, dry_run: false }).await;
     if outcome.is_ok() {
         crate::resource::invalidate::<R>(&st, &touched, !touched.is_empty()).await;
@@ -187,40 +208,35 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
         Ok(r) => r,
         Err(BatchError::Store(e)) => return Err(e.into()),
         Err(BatchError::Aborted { index, error }) => {
-            let at = positions.get(index).copied().unwrap_or(index);
-            let mut problem = ApiError::from(clone_item_error(&error));
-            let detail =
-                format!("operation {at} failed ({}), so nothing was written: {}", problem.status, problem.detail);
-            let mut errors = vec![FieldError::new(format!("operations[{at}]"), problem.detail.clone())];
-            errors.extend(
-                problem
-                    .errors
-                    .drain(..)
-                    .map(|e| FieldError::new(format!("operations[{at}].data.{}", e.field), e.message)),
-            );
-            problem.detail = detail;
-            problem.errors = errors;
-            return Err(problem);
+            return Err(aborted(positions.get(index).copied().unwrap_or(index), error));
         }
     };
     let mut succeeded = 0;
+    let mut changed = Vec::new();
     for (k, r) in stored.into_iter().enumerate() {
         let i = positions[k];
         results[i] = match r {
             Ok(Some(row)) => {
                 succeeded += 1;
+                changed.push(row.id());
                 if creates[i] {
                     st.metrics.created(&row);
                 }
-                Item::Done { index: i, status: if creates[i] { 201 } else { 200 }, data: Some(row) }
+                Item::Done {
+                    index: i,
+                    status: if creates[i] { 201 } else { 200 },
+                    data: Some(access::shown(&access, row)),
+                }
             }
             Ok(None) => {
                 succeeded += 1;
+                changed.extend(op_ids[k]);
                 Item::Done { index: i, status: 204, data: None }
             }
             Err(e) => Item::Failed(item_error(i, ApiError::from(e))),
         };
     }
+    crate::resource::audit_change::<R>(&st, &who, "batch", changed);
     let total = results.len();
     let summary = Summary { total, succeeded, failed: total - succeeded };
     // sized up front: a row's item is about 450 bytes, and a 1000-row answer grown by doubling
@@ -229,6 +245,69 @@ pub async fn handle<R: Resource>(State(st): State<AppState>, req: axum::extract:
     crate::json::to_writer(&mut body, &Answer { atomic, results, summary })
         .map_err(|e| ApiError::internal(format!("serialising a batch answer: {e}")))?;
     Ok(([(header::CONTENT_TYPE, crate::resource::APPLICATION_JSON)], body).into_response())
+}
+
+/// The problem for an atomic batch stopped by operation `at`: nothing was written.
+fn aborted(at: usize, error: StoreError) -> ApiError {
+    let mut problem = ApiError::from(clone_item_error(&error));
+    let detail = format!("operation {at} failed ({}), so nothing was written: {}", problem.status, problem.detail);
+    let mut errors = vec![FieldError::new(format!("operations[{at}]"), problem.detail.clone())];
+    errors.extend(
+        problem.errors.drain(..).map(|e| FieldError::new(format!("operations[{at}].data.{}", e.field), e.message)),
+    );
+    problem.detail = detail;
+    problem.errors = errors;
+    problem
+}
+
+/// What a confined token's operations touch, read before any query (operations are not
+/// `Sync`, so they are not held across one).
+fn confined_targets<R: Resource>(ops: &[BatchOp<R::New, R::Patch>]) -> ApiResult<Targets> {
+    let mut targets = Vec::new();
+    let mut refs = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        match op {
+            BatchOp::Create(new) => match R::references(new) {
+                Some(r) => refs.extend(r.into_iter().map(|r| (k, r))),
+                None => return Err(access::confined_forbidden(R::COLLECTION)),
+            },
+            BatchOp::Update { id, patch, .. } => {
+                targets.push((k, *id));
+                refs.extend(R::patch_references(patch).into_iter().map(|r| (k, r)));
+            }
+            BatchOp::Delete { id, .. } => targets.push((k, *id)),
+        }
+    }
+    Ok((targets, refs))
+}
+
+/// The rows a batch's operations change, and what they point at, each with its operation.
+type Targets = (Vec<(usize, uuid::Uuid)>, Vec<(usize, access::Ref)>);
+
+/// The operations a confined token may not make, by their place in the batch, in order: an
+/// update or delete of a row it cannot see (404), or a create or change pointing at one
+/// (422, as a missing reference). One query per resource involved, not per item.
+async fn refused_among<R: Resource>(
+    st: &AppState,
+    candidates: &[uuid::Uuid],
+    targets: Vec<(usize, uuid::Uuid)>,
+    refs: Vec<(usize, access::Ref)>,
+) -> ApiResult<Vec<(usize, StoreError)>> {
+    let ids: Vec<uuid::Uuid> = targets.iter().map(|(_, id)| *id).collect();
+    let seen = access::owned::<R>(st, candidates, &ids).await?;
+    let mut refused: Vec<(usize, StoreError)> = targets
+        .into_iter()
+        .filter(|(_, id)| !seen.contains(id))
+        .map(|(k, _)| (k, StoreError::NotFound { entity: R::ENTITY }))
+        .collect();
+    let (owners, plain): (Vec<usize>, Vec<access::Ref>) = refs.into_iter().unzip();
+    for (j, e) in access::refused_refs(st, candidates, &plain).await? {
+        if !refused.iter().any(|(k, _)| *k == owners[j]) {
+            refused.push((owners[j], e));
+        }
+    }
+    refused.sort_by_key(|(k, _)| *k);
+    Ok(refused)
 }
 
 /// What a batch body's `operations` held.

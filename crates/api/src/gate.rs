@@ -91,7 +91,11 @@ pub async fn guard(st: AppState, mut req: Request, next: Next, idempotent: bool)
                 let needed = needed_scope(req.method(), req.uri().path());
                 // reporting a client's own error touches no campaign data: any valid token may
                 let open = req.uri().path() == crate::routes::client_errors::PATH;
-                if open || principal.scopes.allows(needed) {
+                if needed == Scope::Admin && principal.candidates.is_some() {
+                    // administration is instance-wide (every campaign's limits, flags, audit)
+                    st.metrics.auth_failure("insufficient_scope");
+                    confined_admin()
+                } else if open || principal.scopes.allows(needed) {
                     req.extensions_mut().insert(principal);
                     if idempotent && crate::idempotency::applies(&req) {
                         // boxed: only keyed POSTs take this path, and its future is kilobytes
@@ -153,6 +157,16 @@ fn unauthorized(e: &AuthError) -> Response {
     ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized", detail)
         .with_header(header::WWW_AUTHENTICATE, &challenge)
         .into_response()
+}
+
+fn confined_admin() -> Response {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "insufficient-scope",
+        "Insufficient scope",
+        "administration spans every campaign: it needs an `admin` token without a `candidates` claim",
+    )
+    .into_response()
 }
 
 fn forbidden(needed: Scope, granted: &str) -> Response {

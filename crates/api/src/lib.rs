@@ -6,7 +6,9 @@
 //! the layers around them give every response a request id, a build header, a time limit,
 //! and a problem body even when a handler panics.
 
+pub mod access;
 pub mod access_log;
+pub mod audit;
 pub mod auth;
 pub mod batch;
 pub mod cache;
@@ -71,9 +73,13 @@ pub struct BuildInfo {
 }
 
 impl BuildInfo {
+    /// `0.1.0+412.1a2b3c4`: the `X-Muster-Build` header and the audit trail's `build`.
+    pub fn label(&self) -> String {
+        format!("{}+{}.{}", self.version, self.build, self.commit)
+    }
+
     fn header(&self) -> HeaderValue {
-        HeaderValue::from_str(&format!("{}+{}.{}", self.version, self.build, self.commit))
-            .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
+        HeaderValue::from_str(&self.label()).unwrap_or_else(|_| HeaderValue::from_static("unknown"))
     }
 }
 
@@ -120,12 +126,15 @@ pub struct Shared {
     pub client_reports: routes::client_errors::ClientReportPolicy,
     /// Feature flags, held in memory and evaluated per caller.
     pub flags: Arc<flags::Flags>,
+    /// The audit trail of personal data, written off the request path.
+    pub audit: Arc<audit::AuditLog>,
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, build: BuildInfo, auth: Authenticator, limits: Limits) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(&build));
         let flags = Arc::new(flags::Flags::new(store.clone(), metrics.clone()));
+        let audit = Arc::new(audit::AuditLog::new(store.clone(), metrics.clone(), audit::DEFAULT_RETENTION));
         AppState(Arc::new(Shared {
             store,
             build: Arc::new(build),
@@ -140,6 +149,7 @@ impl AppState {
             metrics,
             client_reports: routes::client_errors::ClientReportPolicy::default(),
             flags,
+            audit,
         }))
     }
 }

@@ -3,11 +3,15 @@
 
 use crate::auth::Scopes;
 
-/// The caller: a JWT subject and the scopes its token grants.
+/// The caller: a JWT subject, the scopes its token grants, and the candidates it is
+/// confined to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub subject: String,
     pub scopes: Scopes,
+    /// `Some`: the token's `candidates` claim, sorted: it sees and changes only what belongs
+    /// to these candidates (see [`crate::access`]). `None`: every candidate's.
+    pub candidates: Option<std::sync::Arc<[uuid::Uuid]>>,
 }
 
 impl Principal {

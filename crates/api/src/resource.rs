@@ -6,6 +6,8 @@
 //! → 412 on change, 204 on delete, `{"data", "next_cursor"}` lists.
 
 use crate::AppState;
+use crate::access::{self, Access, Ref};
+use crate::audit::Who;
 use crate::cache::{Entry, Outcome};
 use crate::extract::{Id, IfNoneMatch, JsonObject, Query, etag, if_match, not_modified};
 use crate::problem::{ApiError, ApiResult};
@@ -17,7 +19,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use muster_domain::ValidationErrors;
-use muster_store::{BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result as StoreResult, Store};
+use muster_store::{
+    BatchError, BatchOp, BatchOptions, ItemResult, Listed, Page, Result as StoreResult, Store, StoreError,
+};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -42,6 +46,22 @@ pub trait Resource: Serialize + Send + Sync + Sized + 'static {
     fn parse_filter(q: &mut Query) -> Self::Filter;
     /// Restricts a list to these rows (`?ids=`).
     fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>);
+    /// Restricts a list to the rows these candidates own (a confined token).
+    fn confine(filter: &mut Self::Filter, candidates: Vec<Uuid>);
+    /// What a new row points at, which a confined token must see; `None` when a confined
+    /// token may not create this resource at all.
+    fn references(new: &Self::New) -> Option<Vec<Ref>>;
+    /// What a change points at anew (a volunteer moved to another candidate).
+    fn patch_references(_patch: &Self::Patch) -> Vec<Ref> {
+        Vec::new()
+    }
+    /// Masks the row's contact details (for callers without the `contacts` scope).
+    fn mask_contacts(&mut self) {}
+    /// Filters on contact details, which need the `contacts` scope.
+    const CONTACT_FILTERS: &'static [&'static str] = &[];
+    /// Whether changes to these rows, and responses showing their contact details, go to
+    /// the audit trail ([`crate::audit`]).
+    const AUDITED: bool = false;
     fn id(&self) -> Uuid;
     fn version(&self) -> i64;
 
@@ -108,27 +128,37 @@ pub fn page_body<R: Serialize>(listed: Listed<R>) -> Response {
 /// related route); the ETag is a digest of the page, so an unchanged page is a 304.
 async fn cached_list<R: Resource>(
     st: &AppState,
+    access: &Access,
     key: &str,
-    q: ListQuery<R::Filter>,
+    mut q: ListQuery<R::Filter>,
     if_none_match: Option<&HeaderValue>,
-) -> ApiResult<Response> {
+) -> ApiResult<(Response, Entry)> {
     let store = &*st.store;
-    let (entry, outcome) = st
-        .cache
-        .list(R::COLLECTION, key, || async move {
-            let listed = R::list(store, &q.filter, q.page).await?;
-            let missing = q.ids.map(|ids| {
-                let found: std::collections::HashSet<Uuid> = listed.items.iter().map(Resource::id).collect();
-                let mut seen = std::collections::HashSet::new();
-                ids.into_iter().filter(|id| !found.contains(id) && seen.insert(*id)).collect()
-            });
-            let page = ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing };
-            let body = crate::list_format::to_bytes(q.format, &page)?;
-            Entry::new(format!("\"l{}\"", crate::cache::short_hash(&body)), body)
-        })
-        .await?;
+    if let Some(c) = access.confined() {
+        R::confine(&mut q.filter, c.to_vec());
+    }
+    let key = [key, &access.view()].concat();
+    let load = || async move {
+        let mut listed = R::list(store, &q.filter, q.page).await?;
+        if !access.contacts {
+            listed.items.iter_mut().for_each(R::mask_contacts);
+        }
+        let missing = q.ids.map(|ids| {
+            let found: std::collections::HashSet<Uuid> = listed.items.iter().map(Resource::id).collect();
+            let mut seen = std::collections::HashSet::new();
+            ids.into_iter().filter(|id| !found.contains(id) && seen.insert(*id)).collect()
+        });
+        let page = ListBody { data: listed.items, next_cursor: listed.next.map(|c| c.encode()), missing };
+        let body = crate::list_format::to_bytes(q.format, &page)?;
+        Entry::new(format!("\"l{}\"", crate::cache::short_hash(&body)), body)
+    };
+    let (entry, outcome) = if access.confined().is_some() {
+        st.cache.confined(R::COLLECTION, &key, load).await?
+    } else {
+        st.cache.list(R::COLLECTION, &key, load).await?
+    };
     count_lookup(st, R::COLLECTION, outcome);
-    Ok(cached_response(if_none_match, &entry, outcome))
+    Ok((cached_response(if_none_match, &entry, outcome), entry))
 }
 
 /// The query string with its pairs sorted, so `?a=1&b=2` and `?b=2&a=1` share an entry.
@@ -138,13 +168,21 @@ fn normalized(raw: Option<&str>) -> String {
     serde_urlencoded::to_string(pairs).unwrap_or_default()
 }
 
-async fn create<R: Resource>(State(st): State<AppState>, JsonObject(body): JsonObject) -> ApiResult<Response> {
+async fn create<R: Resource>(
+    State(st): State<AppState>,
+    access: Access,
+    who: Who,
+    JsonObject(body): JsonObject,
+) -> ApiResult<Response> {
     let new = R::parse_new(&body)?;
+    access::check_refs(&st, &access, &access::creatable::<R>(&access, &new)?).await?;
     let row = R::create(&*st.store, new).await?;
     invalidate::<R>(&st, &[], false).await;
     st.metrics.created(&row);
-    let mut resp = with_etag(StatusCode::CREATED, &row);
-    if let Ok(v) = HeaderValue::from_str(&R::location(row.id())) {
+    audit_change::<R>(&st, &who, "create", vec![row.id()]);
+    let location = R::location(row.id());
+    let mut resp = with_etag(StatusCode::CREATED, &access::shown(&access, row));
+    if let Ok(v) = HeaderValue::from_str(&location) {
         resp.headers_mut().insert(header::LOCATION, v);
     }
     Ok(resp)
@@ -152,19 +190,49 @@ async fn create<R: Resource>(State(st): State<AppState>, JsonObject(body): JsonO
 
 async fn read<R: Resource>(
     State(st): State<AppState>,
+    access: Access,
+    who: Who,
     Id(id): Id,
     IfNoneMatch(inm): IfNoneMatch,
 ) -> ApiResult<Response> {
     let store = &*st.store;
-    let (entry, outcome) = st
-        .cache
-        .row(R::COLLECTION, id, R::ROWS_HAVE_SIDE_EFFECTS, || async move {
-            let row = R::get(store, id).await?;
-            Entry::new(etag(row.version()), to_json(&row)?)
-        })
-        .await?;
+    let (entry, outcome) = match access.confined() {
+        // a confined token reads through the same rule as its lists: one query, or 404
+        Some(c) => {
+            let key = [id.to_string(), access.view()].concat();
+            let candidates = c.to_vec();
+            let view = &access;
+            st.cache
+                .confined(R::COLLECTION, &key, || async move {
+                    let mut filter = R::Filter::default();
+                    R::only_ids(&mut filter, vec![id]);
+                    R::confine(&mut filter, candidates);
+                    let listed = R::list(store, &filter, Page { limit: 1, after: None }).await?;
+                    let row = listed.items.into_iter().next().ok_or(StoreError::NotFound { entity: R::ENTITY })?;
+                    let row = access::shown(view, row);
+                    Entry::new(etag(row.version()), to_json(&row)?)
+                })
+                .await?
+        }
+        None => {
+            let contacts = access.contacts;
+            st.cache
+                .row(R::COLLECTION, id, R::ROWS_HAVE_SIDE_EFFECTS, contacts, || async move {
+                    let mut row = R::get(store, id).await?;
+                    if !contacts {
+                        row.mask_contacts();
+                    }
+                    Entry::new(etag(row.version()), to_json(&row)?)
+                })
+                .await?
+        }
+    };
     count_lookup(&st, R::COLLECTION, outcome);
-    Ok(cached_response(inm.as_ref(), &entry, outcome))
+    let resp = cached_response(inm.as_ref(), &entry, outcome);
+    if R::AUDITED && access.contacts && resp.status() == StatusCode::OK {
+        st.audit.record(who.entry(&st.build, "read", vec![id], 1, None));
+    }
+    Ok(resp)
 }
 
 /// `value` as an `application/json` response (a 500 problem if it cannot be written).
@@ -244,12 +312,6 @@ pub async fn invalidate<R: Resource>(st: &AppState, ids: &[Uuid], changed: bool)
     }
 }
 
-/// Parses a list query for `R`, letting `scope` pin a filter (the parent of a related route).
-pub fn list_query<R: Resource>(raw: Option<&str>, scope: impl FnOnce(&mut R::Filter)) -> ApiResult<(R::Filter, Page)> {
-    let q = list_query_ids::<R>(raw, scope)?;
-    Ok((q.filter, q.page))
-}
-
 /// A parsed list query; `ids` is set for a batch GET (`?ids=a,b,c`).
 struct ListQuery<F> {
     filter: F,
@@ -259,7 +321,8 @@ struct ListQuery<F> {
     format: crate::list_format::ListFormat,
 }
 
-/// Like [`list_query`], also keeping the `ids` of a batch GET (the page then fits them all).
+/// Parses a list query for `R`, letting `scope` pin a filter (the parent of a related route),
+/// and keeps the `ids` of a batch GET (the page then fits them all).
 fn list_query_ids<R: Resource>(
     raw: Option<&str>,
     scope: impl FnOnce(&mut R::Filter),
@@ -282,16 +345,27 @@ fn list_query_ids<R: Resource>(
 async fn list<R: Resource>(
     State(st): State<AppState>,
     caller: Option<axum::Extension<crate::principal::Principal>>,
+    who: Who,
     RawQuery(raw): RawQuery,
     IfNoneMatch(inm): IfNoneMatch,
 ) -> ApiResult<Response> {
+    let access = Access::of(caller.as_deref());
+    access::check_filters::<R>(&access, raw.as_deref())?;
     let q = list_query_ids::<R>(raw.as_deref(), |_| {})?;
     crate::list_format::check(&st, caller.as_deref(), q.format).await?;
-    cached_list::<R>(&st, &normalized(raw.as_deref()), q, inm.as_ref()).await
+    let key = normalized(raw.as_deref());
+    let (resp, entry) = cached_list::<R>(&st, &access, &key, q, inm.as_ref()).await?;
+    if R::AUDITED && access.contacts && resp.status() == StatusCode::OK {
+        let rows = crate::audit::rows_in(&entry.body);
+        st.audit.record(who.entry(&st.build, "read", Vec::new(), rows, Some(&key)));
+    }
+    Ok(resp)
 }
 
 async fn update<R: Resource>(
     State(st): State<AppState>,
+    access: Access,
+    who: Who,
     Id(id): Id,
     headers: HeaderMap,
     JsonObject(body): JsonObject,
@@ -299,16 +373,35 @@ async fn update<R: Resource>(
     // the body's problems first: a bad body is a 422 whatever the precondition says
     let patch = R::parse_patch(&body)?;
     let expected = if_match(&headers)?;
+    access::check_row::<R>(&st, &access, id).await?;
+    access::check_refs(&st, &access, &R::patch_references(&patch)).await?;
     let row = R::update(&*st.store, id, patch, expected).await?;
     invalidate::<R>(&st, &[id], true).await;
-    Ok(with_etag(StatusCode::OK, &row))
+    audit_change::<R>(&st, &who, "update", vec![id]);
+    Ok(with_etag(StatusCode::OK, &access::shown(&access, row)))
 }
 
-async fn delete<R: Resource>(State(st): State<AppState>, Id(id): Id, headers: HeaderMap) -> ApiResult<StatusCode> {
+async fn delete<R: Resource>(
+    State(st): State<AppState>,
+    access: Access,
+    who: Who,
+    Id(id): Id,
+    headers: HeaderMap,
+) -> ApiResult<StatusCode> {
     let expected = if_match(&headers)?;
+    access::check_row::<R>(&st, &access, id).await?;
     R::delete(&*st.store, id, expected).await?;
     invalidate::<R>(&st, &[id], true).await;
+    audit_change::<R>(&st, &who, "delete", vec![id]);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Puts a change to rows of an audited resource on the audit trail.
+pub fn audit_change<R: Resource>(st: &AppState, who: &Who, action: &str, ids: Vec<Uuid>) {
+    if R::AUDITED && !ids.is_empty() {
+        let n = ids.len();
+        st.audit.record(who.entry(&st.build, action, ids, n, None));
+    }
 }
 
 /// A related list (`/v1/events/{id}/attendances`): 404 when the parent is missing, else
@@ -321,9 +414,13 @@ pub async fn list_related<P: Resource, C: Resource>(
     if_none_match: Option<&HeaderValue>,
     scope: impl FnOnce(&mut C::Filter) + Send,
 ) -> ApiResult<Response> {
+    let access = Access::of(caller);
+    access::check_filters::<C>(&access, raw)?;
     let q = list_query_ids::<C>(raw, scope)?;
     crate::list_format::check(st, caller, q.format).await?;
     P::get(&*st.store, parent).await.map_err(ApiError::from)?;
+    access::check_row::<P>(st, &access, parent).await?;
     let key = format!("{}/{parent}?{}", P::COLLECTION, normalized(raw));
-    cached_list::<C>(st, &key, q, if_none_match).await
+    // related lists hold attendances and events, which carry no contact details
+    Ok(cached_list::<C>(st, &access, &key, q, if_none_match).await?.0)
 }

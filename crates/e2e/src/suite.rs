@@ -18,11 +18,14 @@ use std::time::{Duration, Instant};
 /// Checks whose answer is a 429 they did not ask for wait this long at most, once.
 const RETRY_429_UP_TO: Duration = Duration::from_secs(5);
 
-/// A scope a check needs (the server's rule: GETs read, changes write, `/v1/admin` admin).
+/// A scope a check needs (the server's rule: GETs read, changes write, `/v1/admin` admin;
+/// volunteers' checks also `contacts`, to see the email and phone they verify).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Scope {
     Read,
     Write,
+    ReadContacts,
+    WriteContacts,
     Admin,
 }
 
@@ -31,15 +34,20 @@ impl Scope {
         match self {
             Scope::Read => "read",
             Scope::Write => "read write",
+            Scope::ReadContacts => "read contacts",
+            Scope::WriteContacts => "read write contacts",
             Scope::Admin => "admin",
         }
     }
 
     fn needed(method: &Method, path: &str) -> Scope {
+        let contacts = path.starts_with("/v1/volunteers");
         if path.starts_with("/v1/admin/") {
             Scope::Admin
         } else if *method == Method::GET || path.starts_with("/ofrep/") {
-            Scope::Read
+            if contacts { Scope::ReadContacts } else { Scope::Read }
+        } else if contacts {
+            Scope::WriteContacts
         } else {
             Scope::Write
         }
@@ -805,5 +813,7 @@ mod tests {
         assert_eq!(Scope::needed(&Method::POST, "/ofrep/v1/evaluate/flags"), Scope::Read);
         assert_eq!(Scope::needed(&Method::POST, "/v1/events"), Scope::Write);
         assert_eq!(Scope::needed(&Method::GET, "/v1/admin/flags"), Scope::Admin);
+        assert_eq!(Scope::needed(&Method::GET, "/v1/volunteers/{id}"), Scope::ReadContacts);
+        assert_eq!(Scope::needed(&Method::POST, "/v1/volunteers/batch"), Scope::WriteContacts);
     }
 }

@@ -84,6 +84,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "How long client error reports are kept (and at most the newest 100000).",
     },
     Setting {
+        env: "MUSTER_AUDIT_RETENTION",
+        default: "400d",
+        accepts: "a duration like 400d or 9600h (at least 1d)",
+        doc: "How long the audit trail of personal data (GET /v1/admin/audit) is kept.",
+    },
+    Setting {
         env: "MUSTER_DB_MAX_CONNECTIONS",
         default: "16 (2 under muster lambda)",
         accepts: "a whole number from 1 to 1000",
@@ -268,6 +274,8 @@ pub struct Config {
     pub log_client_reports: Option<LogSink>,
     pub client_report_rate: Quota,
     pub client_report_retention: Duration,
+    /// How long audit entries are kept.
+    pub audit_retention: Duration,
     /// The PostgreSQL pool size when set; see [`Config::pool_size`].
     pub db_max_connections: Option<u32>,
     pub db_acquire_timeout: Duration,
@@ -499,6 +507,9 @@ impl Config {
                 muster_api::routes::client_errors::ClientReportPolicy::default().retention,
                 |s| parse_duration(s).filter(|d| *d >= Duration::from_secs(3600)),
             )?,
+            audit_retention: raw.take("MUSTER_AUDIT_RETENTION", muster_api::audit::DEFAULT_RETENTION, |s| {
+                parse_long_duration(s).filter(|d| *d >= Duration::from_secs(24 * 3600))
+            })?,
             db_max_connections: raw.take("MUSTER_DB_MAX_CONNECTIONS", None, |s| {
                 s.parse().ok().filter(|n| (1..=1000).contains(n)).map(Some)
             })?,
@@ -532,6 +543,14 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
         "m" => Some(Duration::from_secs(n.checked_mul(60)?)),
         "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
         _ => None,
+    }
+}
+
+/// A duration that may also be given in days (`400d`): retention and token lifetimes.
+pub fn parse_long_duration(s: &str) -> Option<Duration> {
+    match s.strip_suffix('d').and_then(|n| n.parse::<u64>().ok()) {
+        Some(days) => Some(Duration::from_secs(days.checked_mul(86_400)?)),
+        None => parse_duration(s),
     }
 }
 
@@ -656,6 +675,11 @@ mod tests {
         assert_eq!(parse_duration("0"), Some(Duration::ZERO));
         for bad in ["", "s", "5", "-1s", "1.5s", "5 s", "5d"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+        assert_eq!(parse_long_duration("400d"), Some(Duration::from_secs(400 * 86_400)));
+        assert_eq!(parse_long_duration("36h"), Some(Duration::from_secs(36 * 3600)));
+        for bad in ["d", "-1d", "1.5d", "99999999999999999d"] {
+            assert_eq!(parse_long_duration(bad), None, "{bad}");
         }
     }
 }

@@ -88,6 +88,7 @@ pub async fn run(
     shutdown_timeout: Duration,
 ) -> std::io::Result<()> {
     let draining = state.draining.clone();
+    let audit = state.audit.clone();
     let app = muster_api::build_router(state);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(serve(listener, app, async {
@@ -98,7 +99,12 @@ pub async fn run(
     tracing::info!(drain_delay_ms = drain_delay.as_millis() as u64, "shutdown requested: not ready, draining");
     tokio::time::sleep(drain_delay).await;
     let _ = stop_tx.send(());
-    match tokio::time::timeout(shutdown_timeout, server).await {
+    let served = tokio::time::timeout(shutdown_timeout, server).await;
+    // what the last requests put on the audit trail is written before the process ends
+    if tokio::time::timeout(Duration::from_secs(5), audit.flush_if_started()).await.is_err() {
+        tracing::error!(kind = "server_error", "the audit trail could not be written within 5 s of shutdown");
+    }
+    match served {
         Ok(Ok(result)) => {
             tracing::info!("drained; bye");
             result

@@ -2,7 +2,7 @@
 //! "script to generate tokens"), with the same secret the server checks.
 //! The development secret lives in `./.muster/`, created on first use by `serve` or here.
 
-use crate::config::{Config, parse_duration};
+use crate::config::{Config, parse_long_duration};
 use anyhow::{Context, bail};
 use muster_api::auth::{Scope, Secret};
 use serde::Serialize;
@@ -18,9 +18,13 @@ pub struct TokenArgs {
     /// The subject (`sub`): who the token speaks for.
     #[arg(long)]
     pub sub: String,
-    /// Space-separated scopes: read, write, admin.
+    /// Space-separated scopes: read, write, contacts, admin.
     #[arg(long, default_value = "read")]
     pub scope: String,
+    /// Confines the token to this candidate's data (repeat for several): the `candidates`
+    /// claim. Without it the token sees every candidate's.
+    #[arg(long = "candidate", value_name = "ID")]
+    pub candidates: Vec<uuid::Uuid>,
     /// Lifetime, like 15m, 1h, 30d… (at most 366 days).
     #[arg(long, default_value = "1h", allow_hyphen_values = true)]
     pub ttl: String,
@@ -44,15 +48,13 @@ struct Claims<'a> {
     iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     aud: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    candidates: Option<Vec<String>>,
 }
 
 /// `30d` is accepted here besides the usual units.
 fn ttl(raw: &str) -> anyhow::Result<Duration> {
-    let d = match raw.strip_suffix('d').and_then(|n| n.parse::<u64>().ok()) {
-        Some(days) => Some(Duration::from_secs(days.saturating_mul(86_400))),
-        None => parse_duration(raw),
-    };
-    match d {
+    match parse_long_duration(raw) {
         Some(d) if !d.is_zero() && d <= MAX_TTL => Ok(d),
         Some(_) => bail!("--ttl must be positive and at most 366d, not {raw:?}"),
         None => bail!("--ttl {raw:?} is not a duration; use a positive number with s, m, h or d, like 1h"),
@@ -67,14 +69,14 @@ pub fn mint(cfg: &Config, args: &TokenArgs) -> anyhow::Result<String> {
     let mut scopes: Vec<&str> = Vec::new();
     for s in args.scope.split_whitespace() {
         if Scope::parse(s).is_none() {
-            bail!("--scope {s:?} is not a scope; use read, write and/or admin");
+            bail!("--scope {s:?} is not a scope; use read, write, contacts and/or admin");
         }
         if !scopes.contains(&s) {
             scopes.push(s);
         }
     }
     if scopes.is_empty() {
-        bail!("--scope needs at least one of read, write, admin");
+        bail!("--scope needs at least one of read, write, contacts, admin");
     }
     let ttl = ttl(&args.ttl)?;
     let secret = match &cfg.jwt_secret {
@@ -86,7 +88,9 @@ pub fn mint(cfg: &Config, args: &TokenArgs) -> anyhow::Result<String> {
         issuer: args.iss.clone().or_else(|| cfg.jwt_issuer.clone()),
         audience: args.aud.clone().or_else(|| cfg.jwt_audience.clone()),
     };
-    signer.sign(&args.sub, &scopes.join(" "), i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2))
+    let lifetime = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let confined = (!args.candidates.is_empty()).then_some(args.candidates.as_slice());
+    signer.sign_confined(&args.sub, &scopes.join(" "), lifetime, confined)
 }
 
 /// Signs HS256 tokens with one secret, issuer and audience: `muster token`, and the E2E
@@ -113,6 +117,17 @@ impl Signer {
     /// A token for `sub` with the space-separated `scope`, valid from now for
     /// `lifetime_secs` (negative: it expired that long ago).
     pub fn sign(&self, sub: &str, scope: &str, lifetime_secs: i64) -> anyhow::Result<String> {
+        self.sign_confined(sub, scope, lifetime_secs, None)
+    }
+
+    /// Like [`Signer::sign`], confined to `candidates` when given (the `candidates` claim).
+    pub fn sign_confined(
+        &self,
+        sub: &str,
+        scope: &str,
+        lifetime_secs: i64,
+        candidates: Option<&[uuid::Uuid]>,
+    ) -> anyhow::Result<String> {
         let now = chrono::Utc::now().timestamp();
         let start = now.min(now.saturating_add(lifetime_secs).saturating_sub(60));
         let claims = Claims {
@@ -124,6 +139,7 @@ impl Signer {
             jti: uuid::Uuid::now_v7().to_string(),
             iss: self.issuer.as_deref(),
             aud: self.audience.as_deref(),
+            candidates: candidates.map(|ids| ids.iter().map(uuid::Uuid::to_string).collect()),
         };
         let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
         let key = jsonwebtoken::EncodingKey::from_secret(self.secret.expose().as_bytes());

@@ -264,6 +264,8 @@ async fn business_counters_move_only_on_successful_creates(app: TestApp) {
     }
     app.post(&format!("/v1/attendances/{}/check-in", waiting["id"].as_str().unwrap()), &json!({})).await.problem(409);
 
+    // the audit trail is written off the request path: wait for it
+    app.state.audit.flush().await;
     let moved = deltas(&before, &app.state.metrics.render());
     let business: BTreeMap<&str, f64> = moved
         .iter()
@@ -275,6 +277,8 @@ async fn business_counters_move_only_on_successful_creates(app: TestApp) {
         BTreeMap::from([
             ("muster_attendances_created_total{status=\"registered\"}", 1.0),
             ("muster_attendances_created_total{status=\"waitlisted\"}", 1.0),
+            // the three volunteers' creation, on the audit trail
+            ("muster_audit_entries_written_total", 3.0),
             ("muster_candidates_created_total", 1.0),
             ("muster_checkins_total", 1.0),
             ("muster_events_created_total", 1.0),

@@ -66,3 +66,17 @@ pub async fn delete(
         .map_err(|e| map_delete(e, referenced))?;
     tx.commit().await.map_err(map_err)
 }
+
+/// ` AND {expr} = ANY($n)`: the ids as one array parameter.
+pub fn push_in(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, expr: &str, ids: &[Uuid]) {
+    qb.push(" AND ").push(expr).push(" = ANY(").push_bind(ids.to_vec()).push(")");
+}
+
+/// Confines a list of `table` to rows the `candidates` own ([`muster_store::owners`]).
+pub fn push_owned_by(qb: &mut sqlx::QueryBuilder<'_, sqlx::Postgres>, table: &str, candidates: Option<&[Uuid]>) {
+    if let Some(ids) = candidates {
+        for expr in muster_store::owners(table) {
+            push_in(qb, expr, ids);
+        }
+    }
+}

@@ -6,6 +6,7 @@
 //! checks them, as it checks the SQLite backend.
 
 mod attendances;
+mod audit;
 mod batch;
 mod candidates;
 mod client_reports;
@@ -277,6 +278,15 @@ impl Store for PgStore {
 
     async fn insert_client_report(&self, report: &muster_store::ClientReport) -> Result<()> {
         on_conn!(self, client_reports::insert, report)
+    }
+    async fn insert_audit(&self, entries: &[muster_store::AuditEntry]) -> Result<()> {
+        on_conn!(self, audit::insert_audit, entries)
+    }
+    async fn list_audit(&self, query: &muster_store::AuditQuery) -> Result<Listed<muster_store::AuditEntry>> {
+        on_conn!(self, audit::list_audit, query)
+    }
+    async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        on_conn!(self, audit::purge_audit, before)
     }
     async fn list_client_reports(
         &self,

@@ -84,8 +84,9 @@ pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> R
         qb.push(" AND updated_at >= ").push_bind(t);
     }
     if let Some(ids) = &f.ids {
-        qb.push(" AND id = ANY(").push_bind(ids.clone()).push(")");
+        crate::common::push_in(&mut qb, "id", ids);
     }
+    crate::common::push_owned_by(&mut qb, "volunteers", f.candidates.as_deref());
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

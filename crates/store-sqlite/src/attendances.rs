@@ -133,6 +133,7 @@ pub async fn list(reader: &SqlitePool, f: &AttendanceFilter, page: Page) -> Resu
     if let Some(ids) = &f.ids {
         crate::common::push_id_list(&mut qb, ids);
     }
+    crate::common::push_owned_by(&mut qb, "attendances", f.candidates.as_deref());
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

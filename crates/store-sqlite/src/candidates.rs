@@ -75,6 +75,7 @@ pub async fn list(reader: &SqlitePool, f: &CandidateFilter, page: Page) -> Resul
     if let Some(ids) = &f.ids {
         crate::common::push_id_list(&mut qb, ids);
     }
+    crate::common::push_owned_by(&mut qb, "candidates", f.candidates.as_deref());
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

@@ -98,14 +98,28 @@ pub async fn delete(
 
 /// `AND id IN (…)` for a batch GET (at most a page of ids, far below the parameter limit).
 pub fn push_id_list(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, ids: &[Uuid]) {
+    push_in(qb, "id", ids);
+}
+
+/// ` AND {expr} IN (…)`: SQLite has no arrays, so one placeholder per id.
+pub fn push_in(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, expr: &str, ids: &[Uuid]) {
     if ids.is_empty() {
         qb.push(" AND 0");
         return;
     }
-    qb.push(" AND id IN (");
+    qb.push(" AND ").push(expr).push(" IN (");
     let mut list = qb.separated(", ");
     for id in ids {
         list.push_bind(*id);
     }
     qb.push(")");
+}
+
+/// Confines a list of `table` to rows the `candidates` own ([`muster_store::owners`]).
+pub fn push_owned_by(qb: &mut sqlx::QueryBuilder<'_, Sqlite>, table: &str, candidates: Option<&[Uuid]>) {
+    if let Some(ids) = candidates {
+        for expr in muster_store::owners(table) {
+            push_in(qb, expr, ids);
+        }
+    }
 }

@@ -88,6 +88,7 @@ pub async fn list(reader: &SqlitePool, f: &EventFilter, page: Page) -> Result<Li
     if let Some(ids) = &f.ids {
         crate::common::push_id_list(&mut qb, ids);
     }
+    crate::common::push_owned_by(&mut qb, "events", f.candidates.as_deref());
     if let Some(after) = page.after {
         qb.push(" AND id > ").push_bind(after);
     }

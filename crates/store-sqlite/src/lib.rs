@@ -10,6 +10,7 @@
 //! backend exactly as it checks PostgreSQL.
 
 mod attendances;
+mod audit;
 mod batch;
 mod candidates;
 mod client_reports;
@@ -280,6 +281,18 @@ impl Store for SqliteStore {
 
     async fn insert_client_report(&self, report: &muster_store::ClientReport) -> Result<()> {
         client_reports::insert(&self.writer, report).await
+    }
+    async fn insert_audit(&self, entries: &[muster_store::AuditEntry]) -> Result<()> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        audit::insert_audit(&mut conn, entries).await
+    }
+    async fn list_audit(&self, query: &muster_store::AuditQuery) -> Result<Listed<muster_store::AuditEntry>> {
+        let mut conn = self.reader.acquire().await.map_err(map_err)?;
+        audit::list_audit(&mut conn, query).await
+    }
+    async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let mut conn = self.writer.acquire().await.map_err(map_err)?;
+        audit::purge_audit(&mut conn, before).await
     }
     async fn list_client_reports(
         &self,

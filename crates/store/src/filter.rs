@@ -15,6 +15,8 @@ pub struct CandidateFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only these rows (batch GET).
     pub ids: Option<Vec<Uuid>>,
+    /// Only rows belonging to these candidates (a token confined to them); see [`owners`].
+    pub candidates: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -27,6 +29,8 @@ pub struct VolunteerFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only these rows (batch GET).
     pub ids: Option<Vec<Uuid>>,
+    /// Only rows belonging to these candidates (a token confined to them); see [`owners`].
+    pub candidates: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -42,6 +46,8 @@ pub struct EventFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only these rows (batch GET).
     pub ids: Option<Vec<Uuid>>,
+    /// Only rows belonging to these candidates (a token confined to them); see [`owners`].
+    pub candidates: Option<Vec<Uuid>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -52,4 +58,25 @@ pub struct AttendanceFilter {
     pub updated_since: Option<DateTime<Utc>>,
     /// Only these rows (batch GET).
     pub ids: Option<Vec<Uuid>>,
+    /// Only rows belonging to these candidates (a token confined to them); see [`owners`].
+    pub candidates: Option<Vec<Uuid>>,
+}
+
+/// The rule of who owns a row, for tokens confined to some candidates: each expression
+/// names a candidate the row belongs to, and a row is theirs when every one of them is in
+/// the token's set. A candidate owns itself, a volunteer or an event its `candidate_id`
+/// (so one without a candidate belongs to none), and an attendance both its event's and its
+/// volunteer's candidate: its row names the volunteer, so a campaign sees the attendances
+/// at its events of its own volunteers only. Both SQL backends read this one list (`IN`
+/// for SQLite, `= ANY` for PostgreSQL).
+pub fn owners(table: &str) -> &'static [&'static str] {
+    match table {
+        "candidates" => &["id"],
+        "volunteers" | "events" => &["candidate_id"],
+        "attendances" => &[
+            "(SELECT candidate_id FROM events WHERE events.id = attendances.event_id)",
+            "(SELECT candidate_id FROM volunteers WHERE volunteers.id = attendances.volunteer_id)",
+        ],
+        _ => &[],
+    }
 }

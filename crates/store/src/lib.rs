@@ -6,6 +6,7 @@
 //! The store owns the rules that need a transaction (attendance capacity, promotion,
 //! optimistic concurrency); the decisions themselves come from `muster-domain`.
 
+mod audit;
 mod batch;
 #[cfg(feature = "sql")]
 pub mod decode;
@@ -22,6 +23,8 @@ pub mod row_type;
 #[cfg(feature = "sql")]
 pub mod rows;
 #[cfg(feature = "sql")]
+mod sql_audit;
+#[cfg(feature = "sql")]
 pub mod sql_batch;
 #[cfg(feature = "sql")]
 mod sql_import;
@@ -30,9 +33,10 @@ pub mod sql_migrate;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use audit::{AuditEntry, AuditQuery};
 pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
 pub use error::StoreError;
-pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter};
+pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter, owners};
 pub use flags::{FlagAction, FlagChange, FlagChangeQuery};
 pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
 pub use observability::{ClientReport, ClientReportQuery, Counts, PoolStats, ReportLevel};
@@ -135,6 +139,12 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes the reports received before `before`, then all but the newest `keep`;
     /// returns how many went.
     async fn purge_client_reports(&self, before: chrono::DateTime<chrono::Utc>, keep: u32) -> Result<u64>;
+    /// Appends audit entries (one statement per few hundred).
+    async fn insert_audit(&self, entries: &[AuditEntry]) -> Result<()>;
+    /// Audit entries newest first (see [`AuditQuery`]).
+    async fn list_audit(&self, query: &AuditQuery) -> Result<Listed<AuditEntry>>;
+    /// Deletes the entries made before `before`; returns how many went.
+    async fn purge_audit(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64>;
     /// Exact row totals for the business gauges: a few counts, meant for about once a minute.
     async fn counts(&self) -> Result<Counts>;
     /// Connection-pool occupancy for the dependency gauges; no round trip, so cheap per scrape.

@@ -75,6 +75,9 @@ struct Claims {
     scope: Option<ScopeClaim>,
     #[serde(default)]
     scp: Option<ScopeClaim>,
+    /// Candidate ids the token is confined to (see [`Principal::candidates`]).
+    #[serde(default)]
+    candidates: Option<Vec<String>>,
 }
 
 /// RFC 9068 says a space-separated string; some providers send an array (`scp`).
@@ -178,14 +181,37 @@ impl Authenticator {
             .sub
             .filter(|s| !s.is_empty() && s.len() <= 256)
             .ok_or_else(|| invalid("the token needs a `sub` claim of 1 to 256 characters"))?;
+        let candidates = match data.claims.candidates {
+            None => None,
+            Some(ids) => Some(candidate_ids(&ids)?),
+        };
         let scopes = data.claims.scope.or(data.claims.scp).map(|s| s.scopes()).unwrap_or_default();
-        let principal = Principal { subject, scopes };
+        let principal = Principal { subject, scopes, candidates };
         if let Some(exp) = data.claims.exp.filter(|e| e.is_finite() && *e > 0.0) {
             self.verified.put(token, &principal, (exp as u64).min(now + REMEMBER_SECS));
         }
         Ok(principal)
     }
 }
+
+/// The `candidates` claim: at most [`MAX_CANDIDATES`] candidate ids, sorted and deduplicated
+/// (so two tokens naming the same set share cache entries).
+fn candidate_ids(raw: &[String]) -> Result<std::sync::Arc<[uuid::Uuid]>, AuthError> {
+    if raw.len() > MAX_CANDIDATES {
+        return Err(invalid(format!("the token's `candidates` claim names more than {MAX_CANDIDATES} candidates")));
+    }
+    let mut ids = raw
+        .iter()
+        .map(|s| uuid::Uuid::parse_str(s))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid("the token's `candidates` claim must be a list of candidate ids (UUIDs)"))?;
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(ids.into())
+}
+
+/// The most candidates one token may be confined to.
+pub const MAX_CANDIDATES: usize = 100;
 
 /// How long a verified token is remembered at most (also bounded by its own `exp`).
 /// Within it, a key removed from the JWKS still admits the tokens it signed.
@@ -331,7 +357,7 @@ mod verified_tests {
     use super::*;
 
     fn principal(sub: &str) -> Principal {
-        Principal { subject: sub.into(), scopes: Scopes::default() }
+        Principal { subject: sub.into(), scopes: Scopes::default(), candidates: None }
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! Scopes: `read` for GETs, `write` for changes, `admin` for administration; `admin`
-//! implies the other two.
+//! Scopes: `read` for GETs, `write` for changes, `contacts` to see volunteers' email and
+//! phone unmasked (and filter by them), `admin` for administration; `admin` implies the
+//! other three.
 
 use std::fmt;
 
@@ -7,16 +8,18 @@ use std::fmt;
 pub enum Scope {
     Read,
     Write,
+    Contacts,
     Admin,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::Read, Scope::Write, Scope::Admin];
+    pub const ALL: [Scope; 4] = [Scope::Read, Scope::Write, Scope::Contacts, Scope::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Scope::Read => "read",
             Scope::Write => "write",
+            Scope::Contacts => "contacts",
             Scope::Admin => "admin",
         }
     }
@@ -29,6 +32,7 @@ impl Scope {
         match self {
             Scope::Read => 1,
             Scope::Write => 2,
+            Scope::Contacts => 8,
             Scope::Admin => 4,
         }
     }
@@ -83,5 +87,9 @@ mod tests {
         assert_eq!(Scopes::default().names(), "none");
         let write = Scopes::of(&[Scope::Write]);
         assert!(!write.allows(Scope::Read), "write does not imply read");
+        let contacts = Scopes::parse_lenient("read contacts".split(' '));
+        assert!(contacts.allows(Scope::Contacts) && !read.allows(Scope::Contacts));
+        assert!(!contacts.allows(Scope::Write), "contacts implies nothing else");
+        assert_eq!(contacts.names(), "read contacts");
     }
 }

@@ -197,11 +197,13 @@ impl Cache {
 
     /// The row `id` of `resource`, loaded by `load` on a miss. `side_effects` rows (whose
     /// content can change without being written themselves) include the row generation.
+    /// `contacts`: the row as shown with contact details; the masked view has its own key.
     pub async fn row<F, Fut>(
         &self,
         resource: &'static str,
         id: Uuid,
         side_effects: bool,
+        contacts: bool,
         load: F,
     ) -> Result<(Entry, Outcome), ApiError>
     where
@@ -213,7 +215,34 @@ impl Cache {
         }
         let row_gen = if side_effects { self.generation(resource, "rowgen").await } else { Some(0) };
         let Some(row_gen) = row_gen else { return self.bypass(resource, load).await };
-        self.through(resource, row_key(resource, row_gen, id), load).await
+        let mut key = row_key(resource, row_gen, id);
+        if !contacts {
+            key.push_str(MASKED);
+        }
+        self.through(resource, key, Guard::Resource, load).await
+    }
+
+    /// A response for a token confined to candidates (a row or a list page; `query` names
+    /// it and the token's view, see [`crate::access::Access::view`]). Which rows such a
+    /// token sees depends on other resources' rows too (an attendance on its event's and its
+    /// volunteer's candidate), so these entries are keyed by every resource's generation:
+    /// any write abandons them all.
+    pub async fn confined<F, Fut>(
+        &self,
+        resource: &'static str,
+        query: &str,
+        load: F,
+    ) -> Result<(Entry, Outcome), ApiError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Entry, ApiError>>,
+    {
+        if matches!(self.tier, Tier::None) {
+            return Ok((load().await?, Outcome::Bypass));
+        }
+        let Some(stamp) = self.stamp(Guard::All, resource).await else { return self.bypass(resource, load).await };
+        let key = format!("{resource}:s:{stamp}:{}", short_hash(query.as_bytes()));
+        self.through(resource, key, Guard::All, load).await
     }
 
     /// A list page of `resource` for this normalised query, loaded by `load` on a miss.
@@ -227,7 +256,7 @@ impl Cache {
         }
         let Some(list_gen) = self.generation(resource, "gen").await else { return self.bypass(resource, load).await };
         let key = format!("{resource}:l:{list_gen}:{}", short_hash(query.as_bytes()));
-        self.through(resource, key, load).await
+        self.through(resource, key, Guard::Resource, load).await
     }
 
     async fn bypass<F, Fut>(&self, resource: &str, load: F) -> Result<(Entry, Outcome), ApiError>
@@ -244,7 +273,13 @@ impl Cache {
     ///
     /// A hit is answered here; a miss is filled by [`Cache::fill`] in a boxed future, so
     /// the load's future (a store query) does not size every hit's.
-    async fn through<F, Fut>(&self, resource: &'static str, key: String, load: F) -> Result<(Entry, Outcome), ApiError>
+    async fn through<F, Fut>(
+        &self,
+        resource: &'static str,
+        key: String,
+        guard: Guard,
+        load: F,
+    ) -> Result<(Entry, Outcome), ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, ApiError>>,
@@ -255,12 +290,18 @@ impl Cache {
                 Ok((e, Outcome::Hit))
             }
             Lookup::Failed => Box::pin(self.bypass(resource, load)).await,
-            Lookup::Missing => Box::pin(self.fill(resource, key, load)).await,
+            Lookup::Missing => Box::pin(self.fill(resource, key, guard, load)).await,
         }
     }
 
     /// [`Cache::through`] after a miss.
-    async fn fill<F, Fut>(&self, resource: &'static str, key: String, load: F) -> Result<(Entry, Outcome), ApiError>
+    async fn fill<F, Fut>(
+        &self,
+        resource: &'static str,
+        key: String,
+        guard: Guard,
+        load: F,
+    ) -> Result<(Entry, Outcome), ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, ApiError>>,
@@ -272,9 +313,9 @@ impl Cache {
             return Ok((e, Outcome::Hit));
         }
         self.count(resource, |s| &s.misses);
-        let before = self.generation(resource, "gen").await;
+        let before = self.stamp(guard, resource).await;
         let entry = load().await?;
-        let after = self.generation(resource, "gen").await;
+        let after = self.stamp(guard, resource).await;
         if before.is_some() && before == after {
             self.set(&key, &entry, self.ttl_for(resource)).await;
         }
@@ -289,7 +330,9 @@ impl Cache {
             Tier::None => {}
             Tier::Memory(m) => {
                 for id in rows {
-                    m.remove(&row_key(resource, 0, *id));
+                    let key = row_key(resource, 0, *id);
+                    m.remove(&[key.as_str(), MASKED].concat());
+                    m.remove(&key);
                 }
                 for r in std::iter::once(resource).chain(also.iter().copied()) {
                     m.bump(&format!("gen:{r}"));
@@ -301,7 +344,9 @@ impl Cache {
             Tier::Redis { link, prefix } => {
                 let mut pipe = redis::pipe();
                 for id in rows {
-                    pipe.del(format!("{prefix}{}", row_key(resource, 0, *id))).ignore();
+                    let key = format!("{prefix}{}", row_key(resource, 0, *id));
+                    pipe.del([key.as_str(), MASKED].concat()).ignore();
+                    pipe.del(key).ignore();
                 }
                 let gens = std::iter::once(resource).chain(also.iter().copied()).map(|r| format!("{prefix}gen:{r}"));
                 let rowgens = row_generations.iter().map(|r| format!("{prefix}rowgen:{r}"));
@@ -314,6 +359,32 @@ impl Cache {
                     // the warning is the link's
                     self.count(resource, |s| &s.errors);
                 }
+            }
+        }
+    }
+
+    /// What a fill checks before and after its load (a write between them means the
+    /// loaded entry may be stale, and it is not stored), and what confined keys carry.
+    async fn stamp(&self, guard: Guard, resource: &str) -> Option<String> {
+        match guard {
+            Guard::Resource => self.generation(resource, "gen").await.map(|g| g.to_string()),
+            Guard::All => {
+                let names: Vec<String> = RESOURCES
+                    .iter()
+                    .map(|r| format!("gen:{r}"))
+                    .chain(std::iter::once("rowgen:attendances".to_owned()))
+                    .collect();
+                let gens = match &self.tier {
+                    Tier::None => Some(vec![0; names.len()]),
+                    Tier::Memory(m) => Some(names.iter().map(|n| m.generation(n)).collect()),
+                    Tier::Redis { link, prefix } => {
+                        let keys: Vec<String> = names.iter().map(|n| format!("{prefix}{n}")).collect();
+                        Box::pin(link.run(|mut c| async move { c.mget::<_, Vec<Option<u64>>>(keys).await }))
+                            .await
+                            .map(|v| v.into_iter().map(|g| g.unwrap_or(0)).collect())
+                    }
+                };
+                gens.map(|g: Vec<u64>| g.iter().map(u64::to_string).collect::<Vec<_>>().join("."))
             }
         }
     }
@@ -361,6 +432,18 @@ impl Cache {
         }
     }
 }
+
+/// Which generations a fill is checked against.
+#[derive(Debug, Clone, Copy)]
+enum Guard {
+    /// The resource's own list generation.
+    Resource,
+    /// Every resource's (entries for confined tokens).
+    All,
+}
+
+/// The suffix of a row's key in the masked view (no contact details).
+const MASKED: &str = ":m";
 
 enum Lookup {
     Found(Entry),

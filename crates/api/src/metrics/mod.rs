@@ -108,6 +108,8 @@ pub struct Metrics {
     flag_evaluations: IntCounterVec,
     flags_loaded: IntGauge,
     flags_reloaded: Gauge,
+    audit_written: IntCounter,
+    audit_failures: IntCounter,
 }
 
 /// Registers `c` and hands it back; names are fixed in this file, so a clash is a bug.
@@ -248,6 +250,16 @@ impl Metrics {
                 "Bytes the memory cache holds against MUSTER_CACHE_MEMORY_MB (keys, bodies, ETags); \
                  0 without a memory cache.",
             ),
+            audit_written: counter(
+                &r,
+                "muster_audit_entries_written_total",
+                "Audit entries (volunteer changes, contact reads) stored.",
+            ),
+            audit_failures: counter(
+                &r,
+                "muster_audit_failures_total",
+                "Audit entries that could not be queued or stored (each also logged as a server error).",
+            ),
             flag_evaluations: counter_vec(
                 &r,
                 "muster_flag_evaluations_total",
@@ -359,6 +371,16 @@ impl Metrics {
     /// Counts one flag evaluation. `flag` must be a stored or declared flag's key (keys are
     /// chosen by administrators, so the series stay few); evaluations of keys that do not
     /// exist are counted under [`UNKNOWN_FLAG`], never under the key a client sent.
+    /// Counts audit entries stored.
+    pub fn audit_written(&self, n: u64) {
+        self.audit_written.inc_by(n);
+    }
+
+    /// Counts audit entries lost (queue full, or the store refused them twice).
+    pub fn audit_failed(&self, n: u64) {
+        self.audit_failures.inc_by(n);
+    }
+
     pub fn flag_evaluated(&self, flag: &str, result: &str) {
         self.flag_evaluations.with_label_values(&[flag, result]).inc();
     }

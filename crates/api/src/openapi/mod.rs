@@ -62,7 +62,11 @@ pub fn document(build: &BuildInfo) -> Value {
             "version": format!("{}+{}", build.version, build.build),
             "summary": "Candidates, volunteers, events and attendances for campaign organizing teams.",
             "description": "Every `/v1` call needs `Authorization: Bearer <JWT>` with the `read` (GET), `write` \
-                (changes) or `admin` (`/v1/admin`) scope; `admin` implies the others. Every `/v1` response carries \
+                (changes) or `admin` (`/v1/admin`) scope; `admin` implies the others. Volunteers' `email` and `phone` \
+                are shown, and may be filtered on, only with the `contacts` scope (or `admin`); other tokens get them \
+                masked. A token with a `candidates` claim (a list of candidate ids) sees and changes only those \
+                candidates' rows, volunteers, events and attendances: anything else answers 404, and it may not \
+                use `/v1/admin`. Every `/v1` response carries \
                 the IETF `RateLimit-Policy` and `RateLimit` headers; every response carries `X-Request-Id`. Errors \
                 are `application/problem+json` (RFC 9457); each `type` links to `/docs/problems`. POSTs accept \
                 `Idempotency-Key`: a retry with the same key and body returns the first response.",
@@ -77,7 +81,7 @@ pub fn document(build: &BuildInfo) -> Value {
         "components": {
             "schemas": doc.schemas,
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                "description": "HS256 with the server's secret (`muster token`), or RS256/ES256 from the identity provider's JWKS. Scopes travel in the space-separated `scope` claim."}},
+                "description": "HS256 with the server's secret (`muster token`), or RS256/ES256 from the identity provider's JWKS. Scopes travel in the space-separated `scope` claim (read, write, contacts, admin); the optional `candidates` claim (an array of candidate ids) confines the token to those candidates."}},
             "headers": headers(),
             "responses": problem_responses(),
         }
@@ -395,6 +399,25 @@ impl Doc {
                 param("limit", "query", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Page size."),
                 param("cursor", "query", json!({"type": "string", "minLength": 1}), "`next_cursor` of the previous page."),
             ], None, responses(vec![(200, ok("A page", json!({"type": "object", "required": ["data", "next_cursor"], "properties": {"data": {"type": "array"}, "next_cursor": {"type": ["string", "null"]}}}), &[])), (400, problem(400))]))
+        }));
+        self.paths.insert("/v1/admin/audit".into(), json!({
+            "get": operation("admin", "list_audit", "The audit trail of personal data, newest first", "admin", vec![
+                param("sub", "query", json!({"type": "string", "minLength": 1}), "Only entries made by this subject."),
+                param("volunteer_id", "query", json!({"type": "string", "format": "uuid"}), "Only entries naming this volunteer."),
+                param("from", "query", json!({"type": "string", "format": "date-time"}), "Entries made at or after this instant."),
+                param("to", "query", json!({"type": "string", "format": "date-time"}), "Entries made before this instant."),
+                param("limit", "query", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Page size."),
+                param("cursor", "query", json!({"type": "string", "minLength": 1}), "`next_cursor` of the previous page."),
+            ], None, responses(vec![(200, ok("A page", json!({"type": "object", "required": ["data", "next_cursor"], "properties": {
+                "data": {"type": "array", "items": {"type": "object", "required": ["id", "at", "subject", "action", "route", "volunteer_ids", "count", "query", "request_id", "build"], "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "at": {"type": "string", "format": "date-time"},
+                    "subject": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "delete", "batch", "import", "read"]},
+                    "route": {"type": "string", "description": "Method and route, like `GET /v1/volunteers/{id}`."},
+                    "volunteer_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "description": "The volunteers named (single rows and batches; empty for lists and imports)."},
+                    "count": {"type": "integer", "description": "Volunteers changed or shown."},
+                    "query": {"type": ["string", "null"], "description": "The list query or import options."},
+                    "request_id": {"type": ["string", "null"]}, "build": {"type": "string"}}}},
+                "next_cursor": {"type": ["string", "null"]}}}), &[])), (400, problem(400))]))
         }));
         self.flags();
         let plain = |id: &str, summary: &str, schema: Value| {

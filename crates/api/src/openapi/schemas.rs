@@ -77,13 +77,13 @@ pub fn volunteer_fields() -> Vec<Field> {
         f("last_name", text(100), false, true),
         f(
             "email",
-            json!({"type": "string", "format": "email", "maxLength": 254, "description": "Unique, ignoring case."}),
+            json!({"type": "string", "format": "email", "maxLength": 254, "description": "Unique, ignoring case. Shown only to tokens with the `contacts` scope (or `admin`); others get it masked, like `a***@example.org`."}),
             false,
             true,
         ),
         f(
             "phone",
-            json!({"type": "string", "description": "E.164 after normalising; common US formats like (415) 555-0132 are accepted.", "examples": ["+14155550132"]}),
+            json!({"type": "string", "description": "E.164 after normalising; common US formats like (415) 555-0132 are accepted. Shown only to tokens with the `contacts` scope (or `admin`); others get it masked, like `+1******0132`.", "examples": ["+14155550132"]}),
             true,
             false,
         ),

@@ -1,19 +1,21 @@
 //! `/v1/admin/rate-limits`: give a principal its own rate limit without a restart.
+//! `/v1/admin/audit`: the audit trail of personal data ([`crate::audit`]).
 //! Needs the `admin` scope (the gate checks it for every `/v1/admin` path).
 
 use crate::AppState;
-use crate::extract::JsonObject;
+use crate::extract::{JsonObject, Query};
 use crate::limits::quota_of;
 use crate::principal::Principal;
 use crate::problem::{ApiError, ApiResult};
 use crate::ratelimit::Quota;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use muster_domain::ValidationErrors;
 use muster_domain::input::{Fields, int_in, string};
-use muster_store::RateLimitOverride;
+use muster_store::{AuditQuery, RateLimitOverride};
 use serde_json::{Value, json};
 
 fn view(o: &RateLimitOverride) -> Value {
@@ -90,8 +92,24 @@ async fn reload(st: &AppState) {
     }
 }
 
+/// `GET /v1/admin/audit?sub=&volunteer_id=&from=&to=&limit=&cursor=`: the audit trail of
+/// personal data, newest first.
+async fn audit(State(st): State<AppState>, RawQuery(raw): RawQuery) -> ApiResult<Response> {
+    let mut q = Query::parse(raw.as_deref(), &["sub", "volunteer_id", "from", "to"])?;
+    let query = AuditQuery {
+        subject: q.text("sub"),
+        volunteer_id: q.uuid("volunteer_id"),
+        from: q.timestamp("from"),
+        to: q.timestamp("to"),
+        page: q.page(),
+    };
+    q.finish()?;
+    Ok(crate::resource::page_body(st.store.list_audit(&query).await?))
+}
+
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/v1/admin/audit", get(audit))
         .route("/v1/admin/rate-limits", get(list))
         .route("/v1/admin/rate-limits/{subject}", axum::routing::put(put).delete(delete))
 }

@@ -41,10 +41,17 @@ impl Resource for Attendance {
             status: q.get("status", AttendanceStatus::parse),
             updated_since: q.timestamp("updated_since"),
             ids: None,
+            candidates: None,
         }
     }
     fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
         filter.ids = Some(ids);
+    }
+    fn confine(filter: &mut Self::Filter, candidates: Vec<Uuid>) {
+        filter.candidates = Some(candidates);
+    }
+    fn references(new: &Self::New) -> Option<Vec<crate::access::Ref>> {
+        Some(crate::access::attendance_refs(new.event_id, new.volunteer_id))
     }
     fn id(&self) -> Uuid {
         self.id
@@ -79,7 +86,8 @@ impl Resource for Attendance {
 
 /// `POST /v1/attendances/{id}/check-in`: marks a registered volunteer as attended.
 /// Checking in twice returns the first check-in unchanged.
-async fn check_in(State(st): State<AppState>, Id(id): Id) -> ApiResult<Response> {
+async fn check_in(State(st): State<AppState>, access: crate::access::Access, Id(id): Id) -> ApiResult<Response> {
+    crate::access::check_row::<Attendance>(&st, &access, id).await?;
     let started = muster_domain::now_micros();
     let a = st.store.check_in(id).await?;
     resource::invalidate::<Attendance>(&st, &[id], true).await;

@@ -39,10 +39,17 @@ impl Resource for Candidate {
             district: q.text("district"),
             updated_since: q.timestamp("updated_since"),
             ids: None,
+            candidates: None,
         }
     }
     fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
         filter.ids = Some(ids);
+    }
+    fn confine(filter: &mut Self::Filter, candidates: Vec<Uuid>) {
+        filter.candidates = Some(candidates);
+    }
+    fn references(_new: &Self::New) -> Option<Vec<crate::access::Ref>> {
+        None
     }
     fn id(&self) -> Uuid {
         self.id

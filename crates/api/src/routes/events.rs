@@ -44,10 +44,23 @@ impl Resource for Event {
             starts_before: q.timestamp("starts_before"),
             updated_since: q.timestamp("updated_since"),
             ids: None,
+            candidates: None,
         }
     }
     fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
         filter.ids = Some(ids);
+    }
+    fn confine(filter: &mut Self::Filter, candidates: Vec<Uuid>) {
+        filter.candidates = Some(candidates);
+    }
+    fn references(new: &Self::New) -> Option<Vec<crate::access::Ref>> {
+        Some(vec![super::volunteers::candidate_ref(Some(new.candidate_id))])
+    }
+    fn patch_references(patch: &Self::Patch) -> Vec<crate::access::Ref> {
+        match patch.candidate_id {
+            muster_domain::Patch::Set(c) => vec![super::volunteers::candidate_ref(Some(c))],
+            muster_domain::Patch::Keep => Vec::new(),
+        }
     }
     fn id(&self) -> Uuid {
         self.id

@@ -9,9 +9,11 @@
 //! mean buffering the whole upload.
 
 use crate::AppState;
+use crate::access::{self, Access};
 use crate::csv::{Record, Records};
 use crate::extract::Query;
 use crate::problem::{ApiError, ApiResult};
+use crate::resource::Resource;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -61,6 +63,12 @@ struct Import {
     seen: HashMap<u64, u64>,
     chunk: Vec<(u64, Map<String, Value>, String)>,
     summary: Summary,
+    /// Rows must name a candidate a confined token may see.
+    access: Access,
+    /// Each chunk written goes on the audit trail as it is written (an upload cut off
+    /// halfway keeps what it wrote, and its entries).
+    who: crate::audit::Who,
+    query: Option<String>,
 }
 
 fn is_csv(headers: &HeaderMap) -> bool {
@@ -82,6 +90,7 @@ fn flag(s: &str) -> Result<bool, String> {
 pub async fn import_volunteers(
     State(st): State<AppState>,
     caller: Option<axum::Extension<crate::principal::Principal>>,
+    who: crate::audit::Who,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -116,6 +125,9 @@ pub async fn import_volunteers(
         seen: HashMap::new(),
         chunk: Vec::new(),
         summary: Summary::default(),
+        access: Access::of(caller.as_deref()),
+        who,
+        query: raw.clone(),
     };
     let mut records = Records::new(64 * 1024);
     let mut parsed = Vec::new();
@@ -237,27 +249,42 @@ impl Import {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.chunk);
-        let existing = if self.upsert {
+        let mut existing = if self.upsert {
             let emails: Vec<String> = rows.iter().map(|(_, _, e)| e.clone()).collect();
             st.store.volunteer_ids_by_email(&emails).await?
         } else {
             HashMap::new()
         };
+        if let Some(c) = self.access.confined() {
+            // a confined token updates only its own volunteers; another campaign's email
+            // takes the create path, where it is refused as a duplicate like any other
+            let ids: Vec<uuid::Uuid> = existing.values().copied().collect();
+            let owned = access::owned::<Volunteer>(st, c, &ids).await?;
+            existing.retain(|_, id| owned.contains(id));
+        }
         let mut ops = Vec::with_capacity(rows.len());
-        let mut kinds = Vec::with_capacity(rows.len());
-        for (_, obj, email) in &rows {
-            match existing.get(email) {
+        let mut written = Vec::with_capacity(rows.len());
+        for (line, obj, email) in &rows {
+            let (op, refs) = match existing.get(email) {
                 Some(id) => {
                     let patch = VolunteerPatch::from_json(obj).map_err(ApiError::validation)?;
-                    ops.push(BatchOp::Update { id: *id, patch, expected: None });
-                    kinds.push(false);
+                    let refs = Volunteer::patch_references(&patch);
+                    (BatchOp::Update { id: *id, patch, expected: None }, refs)
                 }
                 None => {
                     let new = NewVolunteer::from_json(obj).map_err(ApiError::validation)?;
-                    ops.push(BatchOp::Create(new));
-                    kinds.push(true);
+                    let refs = access::creatable::<Volunteer>(&self.access, &new)?;
+                    (BatchOp::Create(new), refs)
                 }
+            };
+            if let Some(c) = self.access.confined()
+                && let Some((_, e)) = access::refused_refs(st, c, &refs).await?.into_iter().next()
+            {
+                self.summary.fail(*line, row_errors(e));
+                continue;
             }
+            written.push((*line, matches!(op, BatchOp::Create(_))));
+            ops.push(op);
         }
         let results = match st.store.batch_volunteers(ops, BatchOptions { atomic: false, dry_run: self.dry_run }).await
         {
@@ -268,7 +295,8 @@ impl Import {
             let updated: Vec<uuid::Uuid> = existing.values().copied().collect();
             crate::resource::invalidate::<Volunteer>(st, &updated, !updated.is_empty()).await;
         }
-        for (((line, _, _), created), r) in rows.iter().zip(kinds).zip(results) {
+        let before = self.summary.created + self.summary.updated;
+        for ((line, created), r) in written.into_iter().zip(results) {
             match r {
                 Ok(row) if created => {
                     self.summary.created += 1;
@@ -277,17 +305,21 @@ impl Import {
                     }
                 }
                 Ok(_) => self.summary.updated += 1,
-                Err(e) => {
-                    let p = ApiError::from(e);
-                    let errors = if p.errors.is_empty() {
-                        vec![FieldError::new("(row)", p.detail.clone())]
-                    } else {
-                        p.errors.clone()
-                    };
-                    self.summary.fail(*line, errors);
-                }
+                Err(e) => self.summary.fail(line, row_errors(e)),
             }
+        }
+        let changed = self.summary.created + self.summary.updated - before;
+        if !self.dry_run && changed > 0 {
+            // a chunk names too many volunteers to list: the count and the import's options
+            let n = usize::try_from(changed).unwrap_or(usize::MAX);
+            st.audit.record(self.who.entry(&st.build, "import", Vec::new(), n, self.query.as_deref()));
         }
         Ok(())
     }
+}
+
+/// A row's refusal as field errors: the store's, or its message against the whole row.
+fn row_errors(e: muster_store::StoreError) -> Vec<FieldError> {
+    let p = ApiError::from(e);
+    if p.errors.is_empty() { vec![FieldError::new("(row)", p.detail.clone())] } else { p.errors.clone() }
 }

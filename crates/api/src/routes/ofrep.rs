@@ -163,7 +163,7 @@ mod tests {
     use crate::auth::{Scope, Scopes};
 
     fn caller() -> Principal {
-        Principal { subject: "tok-sub".into(), scopes: Scopes::of(&[Scope::Read]) }
+        Principal { subject: "tok-sub".into(), scopes: Scopes::of(&[Scope::Read]), candidates: None }
     }
 
     #[test]

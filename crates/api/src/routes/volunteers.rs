@@ -39,11 +39,32 @@ impl Resource for Volunteer {
             tag: q.text("tag"),
             updated_since: q.timestamp("updated_since"),
             ids: None,
+            candidates: None,
         }
     }
     fn only_ids(filter: &mut Self::Filter, ids: Vec<Uuid>) {
         filter.ids = Some(ids);
     }
+    fn confine(filter: &mut Self::Filter, candidates: Vec<Uuid>) {
+        filter.candidates = Some(candidates);
+    }
+    fn references(new: &Self::New) -> Option<Vec<crate::access::Ref>> {
+        Some(vec![candidate_ref(new.candidate_id)])
+    }
+    fn patch_references(patch: &Self::Patch) -> Vec<crate::access::Ref> {
+        match patch.candidate_id {
+            muster_domain::Patch::Set(c) => vec![candidate_ref(c)],
+            muster_domain::Patch::Keep => Vec::new(),
+        }
+    }
+    fn mask_contacts(&mut self) {
+        self.email = muster_domain::Email::from_trusted(crate::redact::mask_email(self.email.as_str()));
+        if let Some(p) = &self.phone {
+            self.phone = Some(muster_domain::Phone::from_trusted(crate::redact::mask_phone(p.as_str())));
+        }
+    }
+    const CONTACT_FILTERS: &'static [&'static str] = &["email"];
+    const AUDITED: bool = true;
     fn id(&self) -> Uuid {
         self.id
     }
@@ -93,4 +114,9 @@ pub fn router() -> Router<AppState> {
     resource::routes::<Volunteer>()
         .route("/v1/volunteers/{id}/attendances", get(list_volunteer_attendances))
         .route("/v1/volunteers/import", axum::routing::post(super::import::import_volunteers))
+}
+
+/// The candidate a volunteer or an event names, as a reference a confined token must see.
+pub(crate) fn candidate_ref(id: Option<Uuid>) -> crate::access::Ref {
+    crate::access::Ref { field: "candidate_id", collection: "candidates", entity: "candidate", id }
 }

@@ -5,7 +5,7 @@ use super::ops::batch_get;
 use super::resource::VOLUNTEERS as V;
 use super::{absent_id, field_is, lists, qs};
 use crate::cleanup::E2E_TAG;
-use crate::suite::{Call, Resp, Suite};
+use crate::suite::{Auth, Call, Resp, Scope, Suite};
 use serde_json::{Value, json};
 
 /// The volunteers the attendance checks sign up.
@@ -77,6 +77,7 @@ pub(crate) async fn run(s: &mut Suite, candidate: &Option<String>) -> Volunteers
     )
     .await;
     s.check(batch_get("volunteers by ?ids= list the missing one", V.list, &one)).await;
+    contacts(s, &one).await;
     V.patch(
         s,
         &one,
@@ -105,6 +106,42 @@ pub(crate) async fn run(s: &mut Suite, candidate: &Option<String>) -> Volunteers
     .await;
     import(s).await;
     Volunteers { first: one, second: two }
+}
+
+/// Contact details: masked for a token without the `contacts` scope, which may not filter
+/// by them either; every contact read and change lands on the audit trail.
+async fn contacts(s: &mut Suite, one: &Option<String>) {
+    s.check(
+        Call::new("a read token sees the email and phone masked", V.get, 200)
+            .arg(one)
+            .auth(Auth::Only(Scope::Read))
+            .verify(|r| match r.body.pointer("/email").and_then(Value::as_str) {
+                Some(e) if e.contains("***@") => Ok(()),
+                other => Err(format!("email {other:?} is not masked")),
+            }),
+    )
+    .await;
+    s.check(
+        Call::new("filtering by email needs the contacts scope: 403", V.list, 403)
+            .auth(Auth::Only(Scope::Read))
+            .query(qs(&[("email", &email(s, "1"))]))
+            .problem("insufficient-scope"),
+    )
+    .await;
+    s.area("admin");
+    s.check(
+        Call::new("the audit trail names who touched a volunteer", "GET /v1/admin/audit", 200)
+            .needs(one)
+            .query(qs(&[("volunteer_id", one.as_deref().unwrap_or_default()), ("limit", "50")]))
+            .verify(|r| match r.body.pointer("/data").and_then(Value::as_array) {
+                Some(entries) if entries.iter().all(|e| e["volunteer_ids"].is_array() && e["subject"].is_string()) => {
+                    Ok(())
+                }
+                _ => Err(format!("not a page of audit entries: {}", r.body)),
+            }),
+    )
+    .await;
+    s.area("volunteers");
 }
 
 /// The CSV import: a dry run counts without writing, the real one writes the good rows and

@@ -47,10 +47,11 @@ impl Handler {
         Ok(Handler { http: http::HttpHandler::new(state.clone()), state, store: opened, cfg: Arc::new(cfg) })
     }
 
-    /// Answers one invocation; its log lines are written before the answer leaves, since
-    /// the environment may be frozen right after it.
+    /// Answers one invocation; its audit entries and log lines are written before the
+    /// answer leaves, since the environment may be frozen right after it (and never thawed).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, InvocationError> {
         let answer = self.dispatch(event).await;
+        self.state.audit.flush_if_started().await;
         crate::logging::flush();
         answer
     }

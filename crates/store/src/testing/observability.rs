@@ -4,7 +4,10 @@
 //! A backend instantiates them with [`observability_suite!`] beside `conformance_suite!`.
 
 use crate::testing::{candidate, event, volunteer};
-use crate::{ClientReport, ClientReportQuery, Page, ReportLevel, Store};
+use crate::{
+    AttendanceFilter, AuditEntry, AuditQuery, ClientReport, ClientReportQuery, EventFilter, Page, ReportLevel, Store,
+    VolunteerFilter,
+};
 use chrono::{DateTime, Duration, Utc};
 use muster_domain::attendance::NewAttendance;
 use std::sync::Arc;
@@ -15,7 +18,8 @@ use uuid::{NoContext, Timestamp, Uuid};
 macro_rules! observability_suite {
     ($fresh:path) => {
         $crate::observability_suite!(@each $fresh; client_reports_newest_first, client_reports_retention,
-            counts_match_the_rows, pool_stats_describe_the_pools);
+            counts_match_the_rows, pool_stats_describe_the_pools, audit_entries_filter_page_and_expire,
+            lists_confined_to_candidates);
     };
     (@each $fresh:path; $($name:ident),+) => {
         $(
@@ -128,4 +132,103 @@ pub async fn pool_stats_describe_the_pools(s: Arc<dyn Store>) {
     for p in pools {
         assert!(p.max >= 1 && p.open <= p.max && p.idle <= p.open, "{p:?}");
     }
+}
+
+/// An audit entry made `ago` before now (ids order by time, as the API's do).
+fn audit(ago: Duration, subject: &str, action: &str, volunteers: Vec<Uuid>) -> AuditEntry {
+    let at = muster_domain::now_micros() - ago;
+    let ts = Timestamp::from_unix(
+        NoContext,
+        u64::try_from(at.timestamp()).expect("after 1970"),
+        at.timestamp_subsec_nanos(),
+    );
+    AuditEntry {
+        id: Uuid::new_v7(ts),
+        at,
+        subject: subject.into(),
+        action: action.into(),
+        route: "GET /v1/volunteers/{id}".into(),
+        count: i64::try_from(volunteers.len()).unwrap(),
+        volunteer_ids: volunteers,
+        query: None,
+        request_id: Some("req-7".into()),
+        build: "0.1.0+7.abc".into(),
+    }
+}
+
+pub async fn audit_entries_filter_page_and_expire(s: Arc<dyn Store>) {
+    let (v1, v2) = (Uuid::now_v7(), Uuid::now_v7());
+    let old = audit(Duration::days(500), "ana", "update", vec![v1]);
+    let mid = audit(Duration::hours(2), "bo", "read", vec![v1, v2]);
+    let mut list = audit(Duration::minutes(1), "ana", "read", vec![]);
+    list.query = Some("limit=20&tag=x".into());
+    list.count = 20;
+    s.insert_audit(&[old.clone(), mid.clone(), list.clone()]).await.unwrap();
+    s.insert_audit(&[]).await.unwrap();
+    let all = s.list_audit(&AuditQuery::default()).await.unwrap();
+    assert_eq!(all.items, vec![list.clone(), mid.clone(), old.clone()], "newest first, every field kept");
+    let by = |q: AuditQuery| {
+        let s = s.clone();
+        async move { s.list_audit(&q).await.unwrap().items.into_iter().map(|e| e.id).collect::<Vec<_>>() }
+    };
+    assert_eq!(by(AuditQuery { subject: Some("ana".into()), ..Default::default() }).await, [list.id, old.id]);
+    assert_eq!(by(AuditQuery { volunteer_id: Some(v2), ..Default::default() }).await, [mid.id]);
+    assert_eq!(by(AuditQuery { volunteer_id: Some(v1), ..Default::default() }).await, [mid.id, old.id]);
+    let hour_ago = Utc::now() - Duration::hours(1);
+    assert_eq!(by(AuditQuery { from: Some(hour_ago), ..Default::default() }).await, [list.id]);
+    assert_eq!(by(AuditQuery { to: Some(hour_ago), ..Default::default() }).await, [mid.id, old.id]);
+    let first = s.list_audit(&AuditQuery { page: Page { limit: 2, after: None }, ..Default::default() }).await.unwrap();
+    let next = first.next.expect("a second page");
+    let second = s.list_audit(&AuditQuery { page: Page { limit: 2, after: Some(next.0) }, ..Default::default() }).await;
+    assert_eq!(second.unwrap().items, vec![old.clone()]);
+    // retention: the old entry and its link to v1 go, the rest stay
+    assert_eq!(s.purge_audit(Utc::now() - Duration::days(400)).await.unwrap(), 1);
+    assert_eq!(by(AuditQuery { volunteer_id: Some(v1), ..Default::default() }).await, [mid.id]);
+    assert_eq!(by(AuditQuery::default()).await.len(), 2);
+}
+
+/// The ownership rule (`owners`): lists confined to candidates hold only their rows, and an
+/// attendance needs both its event's and its volunteer's candidate.
+pub async fn lists_confined_to_candidates(s: Arc<dyn Store>) {
+    let (a, b) = (candidate(&*s, "Ana").await, candidate(&*s, "Bo").await);
+    let va = volunteer(&*s, "confined-a@example.org", Some(a.id)).await;
+    let vb = volunteer(&*s, "confined-b@example.org", Some(b.id)).await;
+    let vn = volunteer(&*s, "confined-n@example.org", None).await;
+    let (ea, eb) = (event(&*s, a.id, None).await, event(&*s, b.id, None).await);
+    let att = |v: Uuid, e: Uuid| {
+        let s = s.clone();
+        async move { s.create_attendance(NewAttendance { event_id: e, volunteer_id: v }).await.unwrap().id }
+    };
+    let (aa, ab, cross) = (att(va.id, ea.id).await, att(vb.id, eb.id).await, att(va.id, eb.id).await);
+    let only = |c: &[Uuid]| Some(c.to_vec());
+    let vols = s
+        .list_volunteers(&VolunteerFilter { candidates: only(&[a.id]), ..Default::default() }, Page::default())
+        .await
+        .unwrap();
+    assert_eq!(vols.items.iter().map(|v| v.id).collect::<Vec<_>>(), [va.id]);
+    let none = s
+        .list_volunteers(&VolunteerFilter { candidates: only(&[]), ..Default::default() }, Page::default())
+        .await
+        .unwrap();
+    assert!(none.items.is_empty(), "an empty set sees nothing");
+    let events =
+        s.list_events(&EventFilter { candidates: only(&[b.id]), ..Default::default() }, Page::default()).await.unwrap();
+    assert_eq!(events.items.iter().map(|e| e.id).collect::<Vec<_>>(), [eb.id]);
+    let atts = |c: Vec<Uuid>| {
+        let s = s.clone();
+        async move {
+            let f = AttendanceFilter { candidates: Some(c), ..Default::default() };
+            let mut ids: Vec<Uuid> =
+                s.list_attendances(&f, Page::default()).await.unwrap().items.iter().map(|x| x.id).collect();
+            ids.sort();
+            ids
+        }
+    };
+    assert_eq!(atts(vec![a.id]).await, [aa]);
+    assert_eq!(atts(vec![b.id]).await, [ab]);
+    let mut both = vec![aa, ab, cross];
+    both.sort();
+    assert_eq!(atts(vec![a.id, b.id]).await, both);
+    let unconfined = s.list_volunteers(&VolunteerFilter::default(), Page::default()).await.unwrap();
+    assert!(unconfined.items.iter().any(|v| v.id == vn.id), "no claim, no confinement");
 }
