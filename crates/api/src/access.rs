@@ -53,14 +53,16 @@ impl Access {
     /// Names the view a response is built for, in cache keys: the contacts view keeps the
     /// keys it always had; the masked view and each confinement get their own.
     pub fn view(&self) -> String {
-        let mut v = String::new();
+        let ids = self.confined().unwrap_or_default();
+        let mut v = String::with_capacity(4 + ids.len() * 32);
         if !self.contacts {
             v.push_str(":m");
         }
-        if let Some(ids) = self.confined() {
+        if self.candidates.is_some() {
             v.push_str(":c");
+            let mut buf = Uuid::encode_buffer();
             for id in ids {
-                v.push_str(&id.simple().to_string());
+                v.push_str(id.simple().encode_lower(&mut buf));
             }
         }
         v

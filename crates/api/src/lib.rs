@@ -134,7 +134,8 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, build: BuildInfo, auth: Authenticator, limits: Limits) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(&build));
         let flags = Arc::new(flags::Flags::new(store.clone(), metrics.clone()));
-        let audit = Arc::new(audit::AuditLog::new(store.clone(), metrics.clone(), audit::DEFAULT_RETENTION));
+        let audit =
+            Arc::new(audit::AuditLog::new(store.clone(), metrics.clone(), audit::DEFAULT_RETENTION, build.label()));
         AppState(Arc::new(Shared {
             store,
             build: Arc::new(build),

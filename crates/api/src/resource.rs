@@ -230,7 +230,7 @@ async fn read<R: Resource>(
     count_lookup(&st, R::COLLECTION, outcome);
     let resp = cached_response(inm.as_ref(), &entry, outcome);
     if R::AUDITED && access.contacts && resp.status() == StatusCode::OK {
-        st.audit.record(who.entry(&st.build, "read", vec![id], 1, None));
+        st.audit.record(who.seen("read", vec![id], 1, None));
     }
     Ok(resp)
 }
@@ -357,7 +357,7 @@ async fn list<R: Resource>(
     let (resp, entry) = cached_list::<R>(&st, &access, &key, q, inm.as_ref()).await?;
     if R::AUDITED && access.contacts && resp.status() == StatusCode::OK {
         let rows = crate::audit::rows_in(&entry.body);
-        st.audit.record(who.entry(&st.build, "read", Vec::new(), rows, Some(&key)));
+        st.audit.record(who.seen("read", Vec::new(), rows, Some(&key)));
     }
     Ok(resp)
 }
@@ -397,10 +397,10 @@ async fn delete<R: Resource>(
 }
 
 /// Puts a change to rows of an audited resource on the audit trail.
-pub fn audit_change<R: Resource>(st: &AppState, who: &Who, action: &str, ids: Vec<Uuid>) {
+pub fn audit_change<R: Resource>(st: &AppState, who: &Who, action: &'static str, ids: Vec<Uuid>) {
     if R::AUDITED && !ids.is_empty() {
         let n = ids.len();
-        st.audit.record(who.entry(&st.build, action, ids, n, None));
+        st.audit.record(who.seen(action, ids, n, None));
     }
 }
 

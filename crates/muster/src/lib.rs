@@ -116,7 +116,12 @@ pub async fn app_state(cfg: &Config, store: Arc<dyn Store>, mode: Mode) -> anyho
         retention: cfg.client_report_retention,
         ..ClientReportPolicy::default()
     };
-    state.audit = Arc::new(muster_api::audit::AuditLog::new(store.clone(), state.metrics.clone(), cfg.audit_retention));
+    state.audit = Arc::new(muster_api::audit::AuditLog::new(
+        store.clone(),
+        state.metrics.clone(),
+        cfg.audit_retention,
+        state.build.label(),
+    ));
     tokio::spawn(state.limits.clone().reload_loop(store.clone()));
     // flags: changes made on another instance arrive through Redis within a second, or
     // within muster_api::flags::RELOAD_EVERY without it

@@ -269,16 +269,18 @@ async fn business_counters_move_only_on_successful_creates(app: TestApp) {
     let moved = deltas(&before, &app.state.metrics.render());
     let business: BTreeMap<&str, f64> = moved
         .iter()
-        .filter(|(k, _)| k.starts_with("muster_") && k.contains("_total"))
+        .filter(|(k, _)| k.starts_with("muster_") && k.contains("_total") && !k.starts_with("muster_audit_"))
         .map(|(k, v)| (k.as_str(), *v))
         .collect();
+    // the three volunteers' creation is on the audit trail: one entry, or two when a window
+    // of the writer closed between them
+    let audited = moved.get("muster_audit_entries_written_total").copied().unwrap_or(0.0);
+    assert!((1.0..=3.0).contains(&audited), "{moved:?}");
     assert_eq!(
         business,
         BTreeMap::from([
             ("muster_attendances_created_total{status=\"registered\"}", 1.0),
             ("muster_attendances_created_total{status=\"waitlisted\"}", 1.0),
-            // the three volunteers' creation, on the audit trail
-            ("muster_audit_entries_written_total", 3.0),
             ("muster_candidates_created_total", 1.0),
             ("muster_checkins_total", 1.0),
             ("muster_events_created_total", 1.0),

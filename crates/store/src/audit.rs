@@ -6,26 +6,32 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// One audited request.
+/// What one caller did through one route (with one query) within a second or so: the API
+/// folds requests into entries (see `muster_api::audit`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditEntry {
-    /// UUIDv7: its order is the order entries were made.
+    /// UUIDv7: its order is the order entries were stored.
     pub id: Uuid,
+    /// The first request's time.
     #[serde(serialize_with = "muster_domain::rfc3339::serialize")]
     pub at: DateTime<Utc>,
+    /// The last request's time.
+    #[serde(serialize_with = "muster_domain::rfc3339::serialize")]
+    pub last_at: DateTime<Utc>,
     /// The token's `sub`.
     pub subject: String,
     /// `create`, `update`, `delete`, `batch`, `import` or `read`.
     pub action: String,
     /// Method and matched route: `GET /v1/volunteers/{id}`.
     pub route: String,
-    /// The volunteers it touched, when they are few enough to name (single rows, batches).
+    /// The volunteers named (rows read or changed one by one, batches), each once.
     pub volunteer_ids: Vec<Uuid>,
-    /// How many volunteers it touched or showed (a list page, an import).
+    /// How many volunteers were changed or shown, all requests together.
     pub count: i64,
-    /// The list query, for reads of lists.
+    /// The list query, or the import's options.
     pub query: Option<String>,
-    pub request_id: Option<String>,
+    /// The requests folded into this entry, in order.
+    pub request_ids: Vec<String>,
     /// The build that served it.
     pub build: String,
 }
@@ -35,9 +41,9 @@ pub struct AuditEntry {
 pub struct AuditQuery {
     pub subject: Option<String>,
     pub volunteer_id: Option<Uuid>,
-    /// At or after.
+    /// Entries whose last request was at or after this.
     pub from: Option<DateTime<Utc>>,
-    /// Before.
+    /// Entries whose first request was before this.
     pub to: Option<DateTime<Utc>>,
     pub page: Page,
 }

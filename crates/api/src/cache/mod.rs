@@ -369,22 +369,24 @@ impl Cache {
         match guard {
             Guard::Resource => self.generation(resource, "gen").await.map(|g| g.to_string()),
             Guard::All => {
-                let names: Vec<String> = RESOURCES
-                    .iter()
-                    .map(|r| format!("gen:{r}"))
-                    .chain(std::iter::once("rowgen:attendances".to_owned()))
-                    .collect();
-                let gens = match &self.tier {
-                    Tier::None => Some(vec![0; names.len()]),
-                    Tier::Memory(m) => Some(names.iter().map(|n| m.generation(n)).collect()),
+                let gens: Vec<u64> = match &self.tier {
+                    Tier::None => vec![0; ALL_GENERATIONS.len()],
+                    Tier::Memory(m) => ALL_GENERATIONS.iter().map(|n| m.generation(n)).collect(),
                     Tier::Redis { link, prefix } => {
-                        let keys: Vec<String> = names.iter().map(|n| format!("{prefix}{n}")).collect();
+                        let keys: Vec<String> = ALL_GENERATIONS.iter().map(|n| [prefix.as_str(), n].concat()).collect();
                         Box::pin(link.run(|mut c| async move { c.mget::<_, Vec<Option<u64>>>(keys).await }))
-                            .await
-                            .map(|v| v.into_iter().map(|g| g.unwrap_or(0)).collect())
+                            .await?
+                            .into_iter()
+                            .map(|g| g.unwrap_or(0))
+                            .collect()
                     }
                 };
-                gens.map(|g: Vec<u64>| g.iter().map(u64::to_string).collect::<Vec<_>>().join("."))
+                let mut stamp = String::with_capacity(gens.len() * 4);
+                for g in gens {
+                    stamp.push_str(itoa::Buffer::new().format(g));
+                    stamp.push('.');
+                }
+                Some(stamp)
             }
         }
     }
@@ -441,6 +443,11 @@ enum Guard {
     /// Every resource's (entries for confined tokens).
     All,
 }
+
+/// Every generation a confined entry depends on: each resource's lists, and the attendance
+/// rows' side effects.
+const ALL_GENERATIONS: [&str; 5] =
+    ["gen:candidates", "gen:volunteers", "gen:events", "gen:attendances", "rowgen:attendances"];
 
 /// The suffix of a row's key in the masked view (no contact details).
 const MASKED: &str = ":m";

@@ -404,19 +404,20 @@ impl Doc {
             "get": operation("admin", "list_audit", "The audit trail of personal data, newest first", "admin", vec![
                 param("sub", "query", json!({"type": "string", "minLength": 1}), "Only entries made by this subject."),
                 param("volunteer_id", "query", json!({"type": "string", "format": "uuid"}), "Only entries naming this volunteer."),
-                param("from", "query", json!({"type": "string", "format": "date-time"}), "Entries made at or after this instant."),
-                param("to", "query", json!({"type": "string", "format": "date-time"}), "Entries made before this instant."),
+                param("from", "query", json!({"type": "string", "format": "date-time"}), "Entries whose last request was at or after this instant."),
+                param("to", "query", json!({"type": "string", "format": "date-time"}), "Entries whose first request was before this instant."),
                 param("limit", "query", json!({"type": "integer", "minimum": 1, "maximum": 200}), "Page size."),
                 param("cursor", "query", json!({"type": "string", "minLength": 1}), "`next_cursor` of the previous page."),
             ], None, responses(vec![(200, ok("A page", json!({"type": "object", "required": ["data", "next_cursor"], "properties": {
-                "data": {"type": "array", "items": {"type": "object", "required": ["id", "at", "subject", "action", "route", "volunteer_ids", "count", "query", "request_id", "build"], "properties": {
-                    "id": {"type": "string", "format": "uuid"}, "at": {"type": "string", "format": "date-time"},
+                "data": {"type": "array", "items": {"type": "object", "required": ["id", "at", "last_at", "subject", "action", "route", "volunteer_ids", "count", "query", "request_ids", "build"], "properties": {
+                    "id": {"type": "string", "format": "uuid"}, "at": {"type": "string", "format": "date-time", "description": "The first request's time."},
+                    "last_at": {"type": "string", "format": "date-time", "description": "The last request's time: one caller's requests through one route (and query) within about a second are one entry."},
                     "subject": {"type": "string"}, "action": {"type": "string", "enum": ["create", "update", "delete", "batch", "import", "read"]},
                     "route": {"type": "string", "description": "Method and route, like `GET /v1/volunteers/{id}`."},
-                    "volunteer_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "description": "The volunteers named (single rows and batches; empty for lists and imports)."},
-                    "count": {"type": "integer", "description": "Volunteers changed or shown."},
+                    "volunteer_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "description": "The volunteers named, each once (rows read or changed one by one, batches; empty for lists and imports)."},
+                    "count": {"type": "integer", "description": "Volunteers changed or shown, all the entry's requests together."},
                     "query": {"type": ["string", "null"], "description": "The list query or import options."},
-                    "request_id": {"type": ["string", "null"]}, "build": {"type": "string"}}}},
+                    "request_ids": {"type": "array", "items": {"type": "string"}, "description": "The requests folded into the entry (at most 1000; a busier second makes several entries)."}, "build": {"type": "string"}}}},
                 "next_cursor": {"type": ["string", "null"]}}}), &[])), (400, problem(400))]))
         }));
         self.flags();

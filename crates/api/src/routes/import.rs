@@ -312,7 +312,7 @@ impl Import {
         if !self.dry_run && changed > 0 {
             // a chunk names too many volunteers to list: the count and the import's options
             let n = usize::try_from(changed).unwrap_or(usize::MAX);
-            st.audit.record(self.who.entry(&st.build, "import", Vec::new(), n, self.query.as_deref()));
+            st.audit.record(self.who.seen("import", Vec::new(), n, self.query.as_deref()));
         }
         Ok(())
     }

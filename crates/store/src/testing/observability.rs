@@ -145,13 +145,14 @@ fn audit(ago: Duration, subject: &str, action: &str, volunteers: Vec<Uuid>) -> A
     AuditEntry {
         id: Uuid::new_v7(ts),
         at,
+        last_at: at + Duration::milliseconds(900),
         subject: subject.into(),
         action: action.into(),
         route: "GET /v1/volunteers/{id}".into(),
         count: i64::try_from(volunteers.len()).unwrap(),
         volunteer_ids: volunteers,
         query: None,
-        request_id: Some("req-7".into()),
+        request_ids: vec!["req-7".into(), "req-8".into()],
         build: "0.1.0+7.abc".into(),
     }
 }
@@ -181,7 +182,7 @@ pub async fn audit_entries_filter_page_and_expire(s: Arc<dyn Store>) {
     let next = first.next.expect("a second page");
     let second = s.list_audit(&AuditQuery { page: Page { limit: 2, after: Some(next.0) }, ..Default::default() }).await;
     assert_eq!(second.unwrap().items, vec![old.clone()]);
-    // retention: the old entry and its link to v1 go, the rest stay
+    // retention: the old entry goes, the rest stay
     assert_eq!(s.purge_audit(Utc::now() - Duration::days(400)).await.unwrap(), 1);
     assert_eq!(by(AuditQuery { volunteer_id: Some(v1), ..Default::default() }).await, [mid.id]);
     assert_eq!(by(AuditQuery::default()).await.len(), 2);
