@@ -223,7 +223,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         env: "MUSTER_BUILD_NUMBER",
-        default: "the number of commits",
+        default: "the one built in (the commit count, see the README's Build number)",
         accepts: "1 to 32 characters of letters, digits, . - _",
         doc: "Overrides the build number for a manual rev.",
     },
