@@ -4,6 +4,14 @@
 //! Shutdown follows what a load balancer needs: on the signal `/ready` turns 503, the
 //! server keeps serving for the drain delay (so traffic moves away), then stops accepting
 //! and gives in-flight requests up to the shutdown timeout to finish.
+//!
+//! A connection hyper is done with is closed the way nginx's lingering close does it
+//! ([`linger`]): the response is sent and the write side shut, then whatever the client still
+//! sends is read and thrown away, within bounds, before the socket closes. A request refused
+//! before its body was read (a 413, a 401 to an upload) otherwise closes the socket with the
+//! body's bytes unread, the kernel answers them with a reset, and a client that writes its
+//! whole body before reading (Python's http.client, many scripts) gets "broken pipe" or
+//! "connection reset" instead of the problem.
 
 use axum::Router;
 use axum::body::Body;
@@ -14,7 +22,7 @@ use muster_api::AppState;
 use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
 
 /// The largest read buffer a connection keeps. hyper's default (about 400 KiB) let every
@@ -27,11 +35,21 @@ use tower::ServiceExt;
 /// get its problem body (`headers-too-large`).
 pub const READ_BUFFER_MAX: usize = 2 * muster_api::HEADER_LIMIT;
 
+/// The most a closing connection reads and discards ([`linger`]): four times the largest body
+/// accepted (a batch), so a client that overshoots a limit by far still hears why.
+pub const LINGER_BYTES: usize = 4 * muster_api::BATCH_BODY_LIMIT;
+/// How long a closing connection may keep reading in all (nginx's `lingering_time`).
+pub const LINGER_TIME: Duration = Duration::from_secs(30);
+/// How long a closing connection waits for the client's next bytes; a client that has stopped
+/// sending without closing is not waited for (nginx's `lingering_timeout`).
+pub const LINGER_IDLE: Duration = Duration::from_secs(5);
+
 /// Serves `app` on `listener` (HTTP/1.1, each request carrying its peer's
 /// [`ConnectInfo`]) until `stop` completes; then stops accepting, lets every connection
 /// finish the request it is on, and returns when all have closed.
 pub async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output = ()>) -> std::io::Result<()> {
-    let (closing, closed) = tokio::sync::watch::channel(());
+    // true once the server stops: connections finish their request and close
+    let (closing, closed) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut stop = std::pin::pin!(stop);
     loop {
@@ -55,28 +73,62 @@ pub async fn serve(listener: TcpListener, app: Router, stop: impl Future<Output 
                 req.extensions_mut().insert(ConnectInfo(peer));
                 app.clone().oneshot(req.map(Body::new))
             });
-            let conn = hyper::server::conn::http1::Builder::new()
+            let mut conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .max_buf_size(READ_BUFFER_MAX)
                 .serve_connection(TokioIo::new(stream), service);
-            let mut conn = std::pin::pin!(conn);
+            // "without shutdown": hyper hands the socket back instead of closing it
             let result = tokio::select! {
-                r = conn.as_mut() => r,
-                _ = closed.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
+                r = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => r,
+                () = stopped(&mut closed) => {
+                    std::pin::Pin::new(&mut conn).graceful_shutdown();
+                    std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)).await
                 }
             };
-            if let Err(e) = result {
-                tracing::debug!(error = %e, "connection ended with an error");
+            match result {
+                Ok(()) => linger(conn.into_parts().io.into_inner(), closed).await,
+                Err(e) => tracing::debug!(error = %e, "connection ended with an error"),
             }
         });
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
-    let _ = closing.send(());
+    let _ = closing.send(true);
     while connections.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Closes a connection hyper is done with, as nginx's lingering close does: shut the write
+/// side (the response is out; the client sees the end of it), then read and discard what the
+/// client still sends, up to [`LINGER_BYTES`] within [`LINGER_TIME`], each read waiting at most
+/// [`LINGER_IDLE`], until it closes its side; then close. Cut short by shutdown. A client
+/// that had finished its request closes at once, so this costs it one read.
+async fn linger(mut stream: TcpStream, mut stopping: tokio::sync::watch::Receiver<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + LINGER_TIME;
+    // on the heap, and only here: in the task's future it would size every connection
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut left = LINGER_BYTES;
+    while left > 0 {
+        let idle = (tokio::time::Instant::now() + LINGER_IDLE).min(deadline);
+        let n = tokio::select! {
+            read = tokio::time::timeout_at(idle, stream.read(&mut buf)) => match read {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => return,
+            },
+            () = stopped(&mut stopping) => return,
+        };
+        left = left.saturating_sub(n);
+    }
+    tracing::debug!(bytes = LINGER_BYTES, "closing a connection whose client kept sending after its answer");
+}
+
+/// Completes once the server is stopping (at once if it already is).
+async fn stopped(stopping: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stopping.wait_for(|stopping| *stopping).await;
 }
 
 /// Serves `state` on `listener` until `signal` completes, then drains.
