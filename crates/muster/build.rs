@@ -1,47 +1,39 @@
-//! Stamps the binary with its build number and commit.
-//!
-//! The build number is, in order: `MUSTER_BUILD_NUMBER` in the build's environment (the
-//! release pipeline's number, which may be revved by hand), the file `BUILD_NUMBER` at the
-//! top of the source tree (what a source tarball made by a release carries), or the count of
-//! commits in the history (the seed plan's "build number based on X number of changes").
-//! Without any of them it is 0. `MUSTER_BUILD_NUMBER` at run time overrides it again.
+//! Stamps the binary with its build number and commit; `build_number.rs` says how each is
+//! chosen. `MUSTER_BUILD_NUMBER` at run time overrides the number again.
 
 use std::path::Path;
-use std::process::Command;
 
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-}
-
-/// A build number as given: digits only.
-fn number(raw: &str) -> Option<String> {
-    let n = raw.trim();
-    (!n.is_empty() && n.len() <= 18 && n.bytes().all(|b| b.is_ascii_digit())).then(|| n.to_owned())
-}
+mod build_number;
 
 fn main() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../BUILD_NUMBER");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     println!("cargo:rerun-if-env-changed=MUSTER_BUILD_NUMBER");
-    println!("cargo:rerun-if-changed={}", file.display());
-    let count = match std::env::var("MUSTER_BUILD_NUMBER") {
-        Ok(raw) => number(&raw).unwrap_or_else(|| panic!("MUSTER_BUILD_NUMBER {raw:?} is not a whole number")),
-        Err(_) => std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|t| number(&t))
-            .or_else(|| git(&["rev-list", "--count", "HEAD"]))
-            .unwrap_or_else(|| "0".into()),
-    };
-    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    // only when it exists: cargo reruns a build script whose watched file is missing on every
+    // build, and everything linking this crate with it (a file added later needs a clean build
+    // of this crate, or a touch of build.rs; a release tarball has it from the start)
+    let file = root.join("BUILD_NUMBER");
+    if file.exists() {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    println!("cargo:rerun-if-changed=build_number.rs");
+    let env = std::env::var("MUSTER_BUILD_NUMBER").ok();
+    let count = build_number::resolve(env.as_deref(), &root).unwrap_or_else(|e| panic!("{e}"));
+    let commit = build_number::commit(&root).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MUSTER_BUILD_COUNT={count}");
     println!("cargo:rustc-env=MUSTER_COMMIT={commit}");
-    // rebuild when HEAD moves
-    if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
-        let dir = Path::new(&dir);
+    // rebuild when HEAD moves. A `git worktree` keeps its HEAD in its own git directory and
+    // the branches in the common one; a path that does not exist would rerun this every build.
+    if let Some(dir) = build_number::git_dir(&root) {
         println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-        println!("cargo:rerun-if-changed={}", dir.join("packed-refs").display());
-        if let Some(head_ref) = git(&["symbolic-ref", "-q", "HEAD"]) {
-            println!("cargo:rerun-if-changed={}", dir.join(head_ref).display());
+        let common = build_number::git(&root, &["rev-parse", "--path-format=absolute", "--git-common-dir"])
+            .map_or(dir, std::path::PathBuf::from);
+        for file in
+            ["packed-refs".to_owned()].into_iter().chain(build_number::git(&root, &["symbolic-ref", "-q", "HEAD"]))
+        {
+            let path = common.join(file);
+            if path.exists() {
+                println!("cargo:rerun-if-changed={}", path.display());
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! The class of a line is its status: below 400 is `kind=access` (target `muster::access`,
 //! info), 4xx is `kind=client_error` (target `muster::client_error`, info, or warn for
-//! refusals worth watching: 401, 403, 413, 429, 431), 5xx is `kind=server_error` (target
+//! refusals worth watching: 401, 403, 408, 413, 429, 431), 5xx is `kind=server_error` (target
 //! `muster::server_error`, error, with the cause). Separate targets let the subscriber route
 //! each class to its own file or stream; the `kind` field lets whatever reads one mixed
 //! stream tell them apart without parsing messages.
@@ -440,6 +440,7 @@ fn watched(status: StatusCode) -> bool {
         status,
         StatusCode::UNAUTHORIZED
             | StatusCode::FORBIDDEN
+            | StatusCode::REQUEST_TIMEOUT
             | StatusCode::PAYLOAD_TOO_LARGE
             | StatusCode::TOO_MANY_REQUESTS
             | StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE

@@ -13,9 +13,16 @@
 //! 4. the time limit: a request running longer gets a 503 `timeout` problem;
 //! 5. [`access_log::detached`]: a panic becomes a 500 problem, and writes run in a task of
 //!    their own so a client hanging up cannot cut them off half way;
-//! 6. for `/v1` and `/ofrep` routes, the gate ([`gate::guard`]): authentication, rate
+//! 6. CORS, when browser origins are configured ([`crate::cors`]): a preflight (any `OPTIONS`)
+//!    is answered here, before the gate, because browsers send preflights without credentials;
+//!    every other response, the gate's refusals included, gets the CORS headers on its way out;
+//! 7. for `/v1` and `/ofrep` routes, the gate ([`gate::guard`]): authentication, rate
 //!    limit, scope, idempotency keys;
-//! 7. the security headers, on whatever comes back.
+//! 8. the security headers, on whatever comes back.
+//!
+//! CORS is a step here rather than a layer around the router so that preflights, like every
+//! other response, carry the request id, the build and the security headers and have their
+//! access line.
 //!
 //! The edge is applied to every route (`Router::layer`), so it runs after routing and knows
 //! the matched route; the gate is a step here rather than a layer on the `/v1` routes for the
@@ -33,6 +40,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tower_http::cors::CorsLayer;
 
 /// Largest total size of request headers; larger gets 431.
 pub const HEADER_LIMIT: usize = 16 * 1024;
@@ -40,14 +48,21 @@ pub const HEADER_LIMIT: usize = 16 * 1024;
 /// How long a CSV import may stream: a 50 MB upload on a slow link takes minutes.
 pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// What the edge needs: the app and its build header, made once. As a tower layer it
-/// wraps each route (`Router::layer`).
+/// What the edge needs: the app, its build header and its CORS policy, made once. As a tower
+/// layer it wraps each route (`Router::layer`).
 #[derive(Clone)]
-pub struct Edge(Arc<(AppState, HeaderValue)>);
+pub struct Edge(Arc<Parts>);
+
+struct Parts {
+    state: AppState,
+    build: HeaderValue,
+    /// `None` when no browser origin is allowed: no CORS headers at all.
+    cors: Option<CorsLayer>,
+}
 
 impl Edge {
-    pub fn new(state: AppState, build: HeaderValue) -> Self {
-        Edge(Arc::new((state, build)))
+    pub fn new(state: AppState, build: HeaderValue, cors: Option<CorsLayer>) -> Self {
+        Edge(Arc::new(Parts { state, build, cors }))
     }
 }
 
@@ -100,7 +115,7 @@ impl tower::Service<Request> for EdgeService {
 
 /// The edge's work on one request (see the module documentation for what, in which order).
 async fn serve(edge: Edge, req: Request, next: Next) -> Result<Response, Infallible> {
-    let (st, build) = &*edge.0;
+    let Parts { state: st, build, cors } = &*edge.0;
     let (id, id_header) = request_id::assign(&req);
     let mut resp = request_id::scope(
         id,
@@ -110,7 +125,7 @@ async fn serve(edge: Edge, req: Request, next: Next) -> Result<Response, Infalli
                 None => {
                     let limit = time_limit(st.request_timeout, &req);
                     let gated = gate::for_route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
-                    let run = |req| pass(st.clone(), req, next, gated);
+                    let run = |req| pass(st.clone(), req, next, gated, cors.clone());
                     // boxed: the handler's future is kilobytes, and unboxed it would be copied
                     // with every future wrapped around it (the time limit, the access log,
                     // the request id, the middleware's own box)
@@ -128,8 +143,28 @@ async fn serve(edge: Edge, req: Request, next: Next) -> Result<Response, Infalli
     Ok(resp)
 }
 
-/// The handler, behind the gate when the route has one (see [`gate::for_route`]).
-async fn pass(st: AppState, req: Request, next: Next, gated: Option<bool>) -> Response {
+/// The handler, behind CORS when it is configured and behind the gate when the route has one
+/// (see [`gate::for_route`]).
+async fn pass(st: AppState, req: Request, next: Next, gated: Option<bool>, cors: Option<CorsLayer>) -> Response {
+    use tower::{Layer, ServiceExt};
+    let Some(cors) = cors else { return guarded(st, req, next, gated).await };
+    // CORS calls what it wraps at most once, and not at all for a preflight
+    let mut once = Some((st, next));
+    let inner = tower::service_fn(move |req: Request| {
+        let parts = once.take();
+        async move {
+            let (st, next) = parts.expect("CORS calls the route once");
+            Ok::<_, Infallible>(guarded(st, req, next, gated).await)
+        }
+    });
+    match cors.layer(inner).oneshot(req).await {
+        Ok(resp) => resp,
+        Err(never) => match never {},
+    }
+}
+
+/// The handler, behind the gate when the route has one.
+async fn guarded(st: AppState, req: Request, next: Next, gated: Option<bool>) -> Response {
     match gated {
         Some(idempotent) => gate::guard(st, req, next, idempotent).await,
         None => next.run(req).await,

@@ -47,13 +47,29 @@ pub async fn read_json(req: Request, limit: usize) -> ApiResult<axum::body::Byte
         ));
     }
     refuse_oversized(req.headers(), limit)?;
-    axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {
-        if e.into_inner().is::<http_body_util::LengthLimitError>() {
-            body_too_large(limit)
-        } else {
-            ApiError::bad_request("the request body could not be read")
+    axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| unreadable_body(&e, limit))
+}
+
+/// The problem for a body that could not be read to its end: larger than `limit` (413), stalled
+/// for longer than the server waits between two reads of it (408, `MUSTER_BODY_READ_TIMEOUT`:
+/// the server wraps bodies in tower-http's `TimeoutBody`), or cut off (400).
+pub fn unreadable_body(e: &axum::Error, limit: usize) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return body_too_large(limit);
         }
-    })
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Request body timed out",
+                "the body stopped arriving before its end; send it again on a new connection",
+            );
+        }
+        cause = c.source();
+    }
+    ApiError::bad_request("the request body could not be read")
 }
 
 /// Refuses a body whose declared length is over the limit before reading any of it, so a

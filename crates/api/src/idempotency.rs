@@ -8,7 +8,6 @@
 
 use crate::AppState;
 use crate::edge::Next;
-use crate::extract::body_too_large;
 use crate::principal::Principal;
 use crate::problem::ApiError;
 use axum::body::{Body, to_bytes};
@@ -53,7 +52,10 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     }
     let key = IdempotencyKey { principal: Principal::subject_of(req.extensions()), key };
     let (parts, body) = req.into_parts();
-    let Ok(bytes) = to_bytes(body, limit).await else { return body_too_large(limit).into_response() };
+    let bytes = match to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => return crate::extract::unreadable_body(&e, limit).into_response(),
+    };
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
 
     let claimed_at = Instant::now();

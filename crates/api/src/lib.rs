@@ -163,11 +163,10 @@ pub fn build_router(state: AppState) -> Router {
 /// The API with `extra` routes served inside the same layers (request id, access log,
 /// panic handling); tests mount handlers that misbehave on purpose this way.
 pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
-    let edge = edge::Edge::new(state.clone(), state.build.header());
-    let cors = cors(&state.cors_origins);
+    let edge = edge::Edge::new(state.clone(), state.build.header(), cors(&state.cors_origins));
     // the edge puts the /v1 routes, and OFREP's (outside /v1: its paths are the protocol's),
     // behind the gate (gate::for_route)
-    let router = Router::new()
+    Router::new()
         .merge(routes::ops::router())
         .merge(routes::docs::router())
         .merge(routes::candidates::router())
@@ -189,22 +188,20 @@ pub fn build_router_with(state: AppState, extra: Router<AppState>) -> Router {
             )
         })
         .layer(edge)
-        .with_state(state);
-    match cors {
-        Some(layer) => router.layer(layer),
-        None => router,
-    }
+        .with_state(state)
 }
 
 /// CORS for the configured origins only; with none configured no CORS headers are sent
-/// and browsers keep other sites' pages out.
-fn cors(origins: &[HeaderValue]) -> Option<CorsLayer> {
+/// and browsers keep other sites' pages out. The edge applies it per request
+/// ([`edge`], step 6), so everything it holds is cheap to clone: the origins are shared.
+fn cors(origins: &Arc<Vec<HeaderValue>>) -> Option<CorsLayer> {
     if origins.is_empty() {
         return None;
     }
+    let origins = origins.clone();
     Some(
         CorsLayer::new()
-            .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+            .allow_origin(AllowOrigin::predicate(move |origin, _| origins.contains(origin)))
             .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
             .allow_headers([
                 header::AUTHORIZATION,

@@ -74,6 +74,13 @@ pub const PROBLEM_TYPES: &[ProblemType] = &[
         fix: "Use one of the methods in `Allow`.",
     },
     ProblemType {
+        slug: "body-timeout",
+        status: 408,
+        title: "Request body timed out",
+        when: "The body stopped arriving: nothing came for longer than the server waits between two reads of a body (`MUSTER_BODY_READ_TIMEOUT`, 30 s by default). The connection is closed.",
+        fix: "Send the body as fast as the connection allows, on a new connection; a stalled upload can be retried.",
+    },
+    ProblemType {
         slug: "conflict",
         status: 409,
         title: "Conflict",
@@ -244,6 +251,7 @@ mod tests {
                 "METHOD_NOT_ALLOWED" => 405,
                 "CONFLICT" => 409,
                 "PRECONDITION_FAILED" => 412,
+                "REQUEST_TIMEOUT" => 408,
                 "PAYLOAD_TOO_LARGE" => 413,
                 "UNSUPPORTED_MEDIA_TYPE" => 415,
                 "UNPROCESSABLE_ENTITY" => 422,

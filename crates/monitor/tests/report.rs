@@ -26,7 +26,12 @@ async fn postgres() -> Db {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     sqlx::any::install_default_drivers();
     let name = format!("muster_monitor_test_{}", uuid::Uuid::now_v7().simple());
-    let pool = sqlx::AnyPool::connect(&admin).await.expect("PostgreSQL on 127.0.0.1:5432 (scripts/db-up starts it)");
+    let pool = sqlx::AnyPool::connect(&admin).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is not reachable at {admin} ({e}): start it with scripts/db-up, or point \
+             MUSTER_TEST_POSTGRES_ADMIN_URL at a running server"
+        )
+    });
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await.unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     Db::open(&url).await.unwrap()

@@ -114,6 +114,24 @@ pub const SETTINGS: &[Setting] = &[
         doc: "A request running longer gets a 503 problem.",
     },
     Setting {
+        env: "MUSTER_HEADER_READ_TIMEOUT",
+        default: "10s",
+        accepts: "a duration like 5s (not 0)",
+        doc: "How long a connection may take to send a request's headers, and how long an idle keep-alive connection is kept; then it is closed.",
+    },
+    Setting {
+        env: "MUSTER_BODY_READ_TIMEOUT",
+        default: "30s",
+        accepts: "a duration like 10s (not 0)",
+        doc: "How long the server waits between two reads of a request body; a body that stalls longer gets a 408 and its connection is closed.",
+    },
+    Setting {
+        env: "MUSTER_MAX_CONNECTIONS",
+        default: "4096",
+        accepts: "a whole number from 1 to 1000000",
+        doc: "Most client connections open at once on the public listener; more wait in the listen backlog until one closes.",
+    },
+    Setting {
         env: "MUSTER_DRAIN_DELAY",
         default: "0s",
         accepts: "a duration like 5s",
@@ -229,7 +247,7 @@ pub const SETTINGS: &[Setting] = &[
     },
     Setting {
         env: "MUSTER_BUILD_NUMBER",
-        default: "the number of commits",
+        default: "the one built in (the commit count, see the README's Build number)",
         accepts: "1 to 32 characters of letters, digits, . - _",
         doc: "Overrides the build number for a manual rev.",
     },
@@ -281,6 +299,8 @@ pub struct Config {
     pub db_acquire_timeout: Duration,
     pub migrate: bool,
     pub request_timeout: Duration,
+    /// How the public listener treats connections (header and body read timeouts, the cap).
+    pub connections: crate::server::ConnectionLimits,
     pub drain_delay: Duration,
     pub shutdown_timeout: Duration,
     pub build_number: Option<String>,
@@ -518,6 +538,17 @@ impl Config {
             request_timeout: raw.take("MUSTER_REQUEST_TIMEOUT", Duration::from_secs(30), |s| {
                 parse_duration(s).filter(|d| !d.is_zero())
             })?,
+            connections: {
+                let d = crate::server::ConnectionLimits::default();
+                let positive = |s: &str| parse_duration(s).filter(|d| !d.is_zero());
+                crate::server::ConnectionLimits {
+                    header_read_timeout: raw.take("MUSTER_HEADER_READ_TIMEOUT", d.header_read_timeout, positive)?,
+                    body_read_timeout: raw.take("MUSTER_BODY_READ_TIMEOUT", d.body_read_timeout, positive)?,
+                    max_connections: raw.take("MUSTER_MAX_CONNECTIONS", d.max_connections, |s| {
+                        s.parse().ok().filter(|n| (1..=1_000_000).contains(n))
+                    })?,
+                }
+            },
             drain_delay: raw.take("MUSTER_DRAIN_DELAY", Duration::ZERO, parse_duration)?,
             shutdown_timeout: raw.take("MUSTER_SHUTDOWN_TIMEOUT", Duration::from_secs(30), parse_duration)?,
             build_number: raw.take("MUSTER_BUILD_NUMBER", None, |s| {
@@ -666,6 +697,40 @@ mod tests {
         let e = Config::from_sources(None, &env(&[("MUSTER_DATABASE_URL", "mysql://app:hunter2@db/x")]), false)
             .unwrap_err();
         assert!(!e.0.contains("hunter2"), "a password in a URL is not echoed: {e}");
+    }
+
+    #[test]
+    fn connection_settings() {
+        let d = Config::from_sources(None, &[], false).unwrap().connections;
+        assert_eq!(
+            (d.header_read_timeout, d.body_read_timeout, d.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(30), 4096)
+        );
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("MUSTER_HEADER_READ_TIMEOUT", "2s"),
+                ("MUSTER_BODY_READ_TIMEOUT", "500ms"),
+                ("MUSTER_MAX_CONNECTIONS", "64"),
+            ]),
+            false,
+        )
+        .unwrap()
+        .connections;
+        assert_eq!(
+            (c.header_read_timeout, c.body_read_timeout, c.max_connections),
+            (Duration::from_secs(2), Duration::from_millis(500), 64)
+        );
+        for (k, v) in [
+            ("MUSTER_HEADER_READ_TIMEOUT", "0"),
+            ("MUSTER_HEADER_READ_TIMEOUT", "soon"),
+            ("MUSTER_BODY_READ_TIMEOUT", "0s"),
+            ("MUSTER_MAX_CONNECTIONS", "0"),
+            ("MUSTER_MAX_CONNECTIONS", "many"),
+        ] {
+            let e = Config::from_sources(None, &env(&[(k, v)]), false).unwrap_err();
+            assert!(e.0.starts_with(k), "{e}");
+        }
     }
 
     #[test]

@@ -127,11 +127,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
             // before the listeners: once a port accepts, SIGTERM means a drain
             let signal =
                 muster::server::shutdown_signal().map_err(|e| anyhow::anyhow!("cannot listen for SIGTERM: {e}"))?;
-            let listener = tokio::net::TcpListener::bind(cfg.listen)
-                .await
+            let listener = muster::server::bind(cfg.listen)
                 .map_err(|e| anyhow::anyhow!("MUSTER_LISTEN: cannot listen on {}: {e}", cfg.listen))?;
-            let admin = tokio::net::TcpListener::bind(cfg.admin_listen)
-                .await
+            let admin = muster::server::bind(cfg.admin_listen)
                 .map_err(|e| anyhow::anyhow!("MUSTER_ADMIN_LISTEN: cannot listen on {}: {e}", cfg.admin_listen))?;
             tracing::info!(
                 listen = %listener.local_addr()?, admin_listen = %admin.local_addr()?, backend = store.backend(),
@@ -139,7 +137,9 @@ async fn run(command: Command, cfg: Config) -> anyhow::Result<ExitCode> {
                 build = %state.build.build, "muster serving"
             );
             let admin = muster::server::AdminServer::spawn(admin, state.clone());
-            let served = muster::server::run(listener, state, signal, cfg.drain_delay, cfg.shutdown_timeout).await;
+            let served =
+                muster::server::run(listener, state, cfg.connections, signal, cfg.drain_delay, cfg.shutdown_timeout)
+                    .await;
             admin.stop().await;
             served?;
             Ok(ExitCode::SUCCESS)

@@ -1,10 +1,15 @@
 //! One build number everywhere: `muster --version`, `/version`, `X-Muster-Build`,
-//! `muster_build_info` and the OpenAPI document's version show the count of commits (or
-//! the number baked in at build time), and `MUSTER_BUILD_NUMBER` at run time overrides all
-//! of them at once.
+//! `muster_build_info` and the OpenAPI document's version show the number baked in at build
+//! time, and `MUSTER_BUILD_NUMBER` at run time overrides all of them at once. Which number is
+//! baked in (the build's `MUSTER_BUILD_NUMBER`, a `BUILD_NUMBER` file, the commit count, 0) is
+//! checked on trees of its own, with and without git, through the code build.rs runs.
+
+#[path = "../build_number.rs"]
+mod build_number;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -12,15 +17,15 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// The number the build should carry: the build-time override, the BUILD_NUMBER file, or the
-/// commit count, as build.rs decides.
+/// The top of this source tree, where build.rs looks.
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The number this build carries, decided as build.rs decides it (this test is compiled with
+/// the same environment as the build script ran in).
 fn expected() -> String {
-    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
-    if let Ok(n) = std::fs::read_to_string(format!("{root}/BUILD_NUMBER")) {
-        return n.trim().to_owned();
-    }
-    let out = Command::new("git").args(["rev-list", "--count", "HEAD"]).current_dir(root).output().unwrap();
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    build_number::resolve(option_env!("MUSTER_BUILD_NUMBER"), &root()).unwrap()
 }
 
 fn get(port: u16, path: &str) -> String {
@@ -98,7 +103,12 @@ fn shown(s: &Server) -> Vec<(&'static str, String)> {
 #[test]
 fn every_surface_shows_the_commit_count() {
     let n = expected();
-    assert!(n.parse::<u64>().is_ok_and(|n| n > 0), "{n}");
+    assert!(n.parse::<u64>().is_ok(), "{n}");
+    if option_env!("MUSTER_BUILD_NUMBER").is_none() && !root().join("BUILD_NUMBER").exists() {
+        // a clone: the commit count, which git must be able to give here
+        assert_eq!(Some(n.clone()), build_number::commit_count(&root()), "a clone is numbered by its commits");
+        assert!(n != "0", "{n}");
+    }
     let version = Command::new(env!("CARGO_BIN_EXE_muster")).arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&version.stdout).contains(&format!("(build {n},")), "{version:?}");
     let s = serve(None);
@@ -113,4 +123,65 @@ fn a_run_time_override_changes_every_surface() {
     for (surface, value) in shown(&s) {
         assert_eq!(value, "424242", "{surface}");
     }
+}
+
+/// A directory of its own under the system's temporary one.
+fn scratch(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("muster-{tag}-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn git_in(dir: &Path, args: &[&str]) {
+    let ok = Command::new("git")
+        .args(["-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(dir)
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .env_remove("GIT_INDEX_FILE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "git {args:?}");
+}
+
+#[test]
+fn a_tree_without_git_takes_the_build_number_file_else_zero() {
+    let tree = scratch("no-git");
+    assert_eq!(build_number::git_dir(&tree), None, "{} is no work tree's top level", tree.display());
+    assert_eq!(build_number::commit_count(&tree), None);
+    assert_eq!(build_number::commit(&tree), None);
+    assert_eq!(build_number::resolve(None, &tree).unwrap(), "0", "no variable, no file, no git");
+    std::fs::write(tree.join("BUILD_NUMBER"), "1234\n").unwrap();
+    assert_eq!(build_number::resolve(None, &tree).unwrap(), "1234", "the file a release tarball carries");
+    assert_eq!(build_number::resolve(Some(" 77 "), &tree).unwrap(), "77", "the build's variable beats the file");
+    let e = build_number::resolve(Some("v1.2"), &tree).unwrap_err();
+    assert!(e.contains("MUSTER_BUILD_NUMBER \"v1.2\""), "{e}");
+    std::fs::write(tree.join("BUILD_NUMBER"), "next\n").unwrap();
+    let e = build_number::resolve(None, &tree).unwrap_err();
+    assert!(e.contains("BUILD_NUMBER holds \"next\""), "a bad file stops the build: {e}");
+    std::fs::remove_dir_all(&tree).unwrap();
+}
+
+#[test]
+fn a_tree_inside_another_repository_does_not_take_its_commit_count() {
+    let outer = scratch("outer-repo");
+    git_in(&outer, &["init", "-q"]);
+    for i in 0..3 {
+        git_in(&outer, &["commit", "-q", "--allow-empty", "-m", &format!("c{i}")]);
+    }
+    assert_eq!(build_number::commit_count(&outer).as_deref(), Some("3"), "the repository's own top level");
+    assert!(build_number::commit(&outer).is_some_and(|c| c.len() == 12), "{:?}", build_number::commit(&outer));
+    // a source tarball unpacked somewhere inside it (a home directory kept in git)
+    let tarball = outer.join("downloads/muster-src");
+    std::fs::create_dir_all(&tarball).unwrap();
+    assert_eq!(build_number::commit_count(&tarball), None);
+    assert_eq!(build_number::commit(&tarball), None);
+    assert_eq!(build_number::resolve(None, &tarball).unwrap(), "0");
+    std::fs::write(tarball.join("BUILD_NUMBER"), "4321").unwrap();
+    assert_eq!(build_number::resolve(None, &tarball).unwrap(), "4321");
+    std::fs::remove_dir_all(&outer).unwrap();
 }

@@ -99,9 +99,9 @@ impl Runtime {
 async fn fresh_database() -> String {
     use sqlx::Executor;
     let name = format!("muster_lambda_{}", uuid::Uuid::now_v7().simple());
-    let admin = sqlx::PgPool::connect("postgres://postgres@127.0.0.1:5432/postgres").await.expect("PostgreSQL is up");
+    let mut admin = muster_store_postgres::testing::admin_connection().await;
     admin.execute(format!("CREATE DATABASE {name}").as_str()).await.unwrap();
-    format!("postgres://postgres@127.0.0.1:5432/{name}")
+    format!("{}/{name}", muster_store_postgres::testing::server_url())
 }
 
 async fn tables(url: &str) -> i64 {

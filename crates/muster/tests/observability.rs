@@ -568,3 +568,68 @@ async fn redis_health_and_fallbacks_are_metrics() {
     assert_eq!(s.get("muster_redis_up{used_for=\"rate_limit\"}"), Some(&0.0));
     assert!(s["muster_rate_limit_fallbacks_total"] >= 1.0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cors_preflight_goes_through_the_edge() {
+    let origin = "https://app.example.org";
+    let app = spawn_custom(
+        support::fresh_store(Backend::Sqlite).await,
+        |st| st.cors_origins = Arc::new(vec![axum::http::HeaderValue::from_static(origin)]),
+        axum::Router::new(),
+    )
+    .await;
+    // as a browser sends it: no credentials
+    let preflight = |id: Option<&str>| {
+        let mut req = app
+            .client
+            .request(Method::OPTIONS, format!("{}/v1/candidates", app.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization,content-type,idempotency-key");
+        if let Some(id) = id {
+            req = req.header("x-request-id", id);
+        }
+        req.send()
+    };
+    let id = rid("preflight");
+    let r = preflight(Some(&id)).await.unwrap();
+    let h = |name: &str| r.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    assert_eq!(r.status(), StatusCode::OK, "answered before the gate, which would want a token");
+    assert_eq!(h("access-control-allow-origin").as_deref(), Some(origin));
+    assert!(h("access-control-allow-methods").is_some_and(|m| m.contains("POST")), "{:?}", r.headers());
+    assert!(h("access-control-allow-headers").is_some_and(|m| m.contains("idempotency-key")), "{:?}", r.headers());
+    assert_eq!(h("x-request-id").as_deref(), Some(id.as_str()), "the request id is echoed");
+    let build = h("x-muster-build").expect("the build header");
+    assert_eq!(build, format!("{}+{}.{}", app.state.build.version, app.state.build.build, app.state.build.commit));
+    for (name, value) in [
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+        ("content-security-policy", "default-src 'none'; frame-ancestors 'none'"),
+        ("strict-transport-security", "max-age=63072000"),
+        ("cache-control", "no-store"),
+    ] {
+        assert_eq!(h(name).as_deref(), Some(value), "{name}");
+    }
+    assert!(h("www-authenticate").is_none() && h("ratelimit").is_none(), "the gate did not see it: {:?}", r.headers());
+    let l = line_of(&id);
+    assert_eq!(
+        (l["kind"].as_str(), l["method"].as_str(), l["route"].as_str(), l["status"].as_u64()),
+        (Some("access"), Some("OPTIONS"), Some("/v1/candidates"), Some(200))
+    );
+    assert_eq!(metric(&app, "http_requests_total{method=\"OPTIONS\",route=\"/v1/candidates\",status=\"200\"}"), 1.0);
+
+    // without an id of its own the preflight gets one, like any request
+    let r = preflight(None).await.unwrap();
+    let id = r.headers().get("x-request-id").and_then(|v| v.to_str().ok()).expect("a generated request id");
+    assert_eq!(line_of(id)["method"], "OPTIONS");
+
+    // the gate's refusal of the real request still carries CORS, so the page can read it
+    let (refused, id) =
+        traced(&app, Method::GET, "/v1/candidates", None, &[("origin", origin), ("authorization", "")]).await;
+    refused.problem(401);
+    assert_eq!(refused.header("access-control-allow-origin"), Some(origin));
+    assert!(refused.header("access-control-expose-headers").is_some_and(|e| e.contains("x-request-id")));
+    assert_eq!(refused.header("x-request-id"), Some(id.as_str()));
+    assert_eq!(line_of(&id)["status"], 401);
+}

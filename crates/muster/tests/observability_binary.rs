@@ -5,7 +5,7 @@
 
 mod support;
 
-use sqlx::{Connection, Executor, PgConnection};
+use sqlx::Executor;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,7 +52,7 @@ impl Drop for Killed {
 async fn a_dropped_database_under_the_running_binary_writes_server_error_lines() {
     let server = muster_store_postgres::testing::server_url();
     let db = format!("muster_obs_{}", uuid::Uuid::now_v7().simple());
-    let mut admin_conn = PgConnection::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is up");
+    let mut admin_conn = muster_store_postgres::testing::admin_connection().await;
     admin_conn.execute(format!("CREATE DATABASE {db}").as_str()).await.unwrap();
     // trust authentication never asks for it, so the password only has to stay out of the logs
     let password = "not-a-real-password-7c1f";

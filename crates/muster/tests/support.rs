@@ -53,6 +53,8 @@ pub struct Options {
     pub cache_prefix: Option<String>,
     /// The build number `/version` reports (`MUSTER_BUILD_NUMBER`; default this build's).
     pub build_number: Option<String>,
+    /// Header and body read timeouts and the connection cap (default: the server's defaults).
+    pub connections: muster::server::ConnectionLimits,
 }
 
 /// The cache mode the suite runs with.
@@ -77,6 +79,7 @@ impl Default for Options {
             cache_ttl: Duration::from_secs(60),
             cache_prefix: None,
             build_number: None,
+            connections: muster::server::ConnectionLimits::default(),
             auth: AuthConfig { hs256_secret: Some(Secret::new(TEST_SECRET.into())), ..AuthConfig::default() },
         }
     }
@@ -159,6 +162,7 @@ pub async fn spawn_on(listener: tokio::net::TcpListener, store: Arc<dyn Store>, 
     tokio::spawn(muster::server::run(
         listener,
         state.clone(),
+        opts.connections,
         async {
             let _ = rx.await;
         },

@@ -10,12 +10,82 @@ pub fn server_url() -> String {
     std::env::var("MUSTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
+/// How long the first connection may take before the server counts as unreachable.
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection to the test server's `postgres` database, for creating databases.
+///
+/// When the server cannot be reached (or refuses the tests) the test process stops here, with
+/// one line on stderr saying how to start it. Failing the test instead would fail every
+/// PostgreSQL test of the binary, each with its own page of connection errors, and the one
+/// thing to do would be lost in them.
+pub async fn admin_connection() -> PgConnection {
+    let server = server_url();
+    let why = match tokio::time::timeout(REACH_TIMEOUT, PgConnection::connect(&format!("{server}/postgres"))).await {
+        Ok(Ok(conn)) => return conn,
+        Ok(Err(e)) => Refusal::of(&e),
+        Err(_) => Refusal::Unreachable(format!("no answer within {} s", REACH_TIMEOUT.as_secs())),
+    };
+    stop_tests(&server, &why)
+}
+
+/// Why the test server did not take a connection.
+enum Refusal {
+    /// Nothing answered: the server is not running, or not there.
+    Unreachable(String),
+    /// A server answered and refused (authentication, an unknown role).
+    Refused(String),
+}
+
+impl Refusal {
+    fn of(e: &sqlx::Error) -> Refusal {
+        let text = e.to_string().replace(['\n', '\r'], " ");
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => Refusal::Unreachable(text),
+            _ => Refusal::Refused(text),
+        }
+    }
+}
+
+/// Writes the one line and ends the test process (as a failed test run does, status 101).
+/// Written past the harness's output capture, which a process exit would discard; the first
+/// test to get here writes it, the others wait for the exit.
+fn stop_tests(server: &str, why: &Refusal) -> ! {
+    use std::io::Write;
+    static ONCE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _held = ONCE.lock();
+    let server = hide_password(server);
+    let line = match why {
+        Refusal::Unreachable(e) => format!(
+            "PostgreSQL is not reachable at {server} ({e}): start it with scripts/db-up (or `pg_ctlcluster <version> \
+             main start`), or point MUSTER_TEST_POSTGRES_URL at a running server"
+        ),
+        Refusal::Refused(e) => format!(
+            "PostgreSQL at {server} refused the tests' connection ({e}): the tests connect as user postgres with \
+             trust authentication (scripts/db-up sets that up), or point MUSTER_TEST_POSTGRES_URL at a server that \
+             lets them in"
+        ),
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{line}");
+    let _ = err.flush();
+    std::process::exit(101)
+}
+
+/// `scheme://user:password@host` with the password masked.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_owned() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
 /// The database tests use, created on first use.
 pub async fn database_url() -> String {
     let server = server_url();
-    let mut conn = PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {server} (set MUSTER_TEST_POSTGRES_URL): {e}"));
+    let mut conn = admin_connection().await;
     let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'muster_test')")
         .fetch_one(&mut conn)
         .await

@@ -21,9 +21,14 @@ pub(super) async fn run(state: &AppState, cfg: &Config, options: &Value) -> Resu
         .map_err(|e| InvocationError(format!("the self-test cannot listen on loopback: {e}")))?;
     let addr = listener.local_addr().map_err(|e| InvocationError(e.to_string()))?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::serve(listener, muster_api::build_router(state.clone()), async {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        muster_api::build_router(state.clone()),
+        Default::default(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
     let mut opts = Options::new(format!("http://{addr}"), Tokens::Minted(Arc::new(signer)));
     opts.smoke = options["smoke"].as_bool().unwrap_or(true);
     opts.read_only = options["read_only"].as_bool().unwrap_or(false);
