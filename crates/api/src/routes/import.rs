@@ -140,7 +140,14 @@ pub async fn import_volunteers(
                 Ok(data) => (data, false),
                 Err(_) => continue, // trailers
             },
-            Some(Err(_)) => return Err(ApiError::bad_request("the upload was interrupted")),
+            Some(Err(e)) => {
+                // a body that stalled is a 408 (the edge's body read timeout), as on every route
+                let why = crate::extract::unreadable_body(&e, MAX_BYTES as usize);
+                if why.status == StatusCode::BAD_REQUEST {
+                    return Err(ApiError::bad_request("the upload was interrupted"));
+                }
+                return Err(why);
+            }
             None => (axum::body::Bytes::new(), true),
         };
         read += bytes.len() as u64;
