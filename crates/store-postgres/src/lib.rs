@@ -7,6 +7,7 @@
 
 mod attendances;
 mod batch;
+mod bulk;
 mod candidates;
 mod client_reports;
 mod common;
