@@ -13,6 +13,7 @@ on_both_backends!(
     upsert_updates_by_email,
     refuses_what_is_not_an_import,
     streams_a_large_file,
+    an_upload_cut_short_keeps_whole_chunks_of_a_prefix,
 );
 
 async fn upload(app: &TestApp, query: &str, csv: impl Into<reqwest::Body>) -> support::Resp {
@@ -135,4 +136,50 @@ async fn streams_a_large_file(app: TestApp) {
     let r = upload(&app, "", csv).await;
     assert_eq!(r.body["created"], 20_000, "{}", r.body);
     assert_eq!(r.body["failed"], 0);
+}
+
+/// The client sends 5,250 of 6,000 rows and hangs up: the ten 500-row chunks read before the
+/// end are committed, in order, and nothing of the chunk being filled.
+async fn an_upload_cut_short_keeps_whole_chunks_of_a_prefix(app: TestApp) {
+    let mut csv = String::from("first_name,last_name,email,zip_code\n");
+    let mut cut = 0;
+    for i in 0..6_000 {
+        if i == 5_250 {
+            cut = csv.len();
+        }
+        csv.push_str(&format!("Cut,Short{i},cut{i}@example.org,02139\n"));
+    }
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /v1/volunteers/import HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: text/csv\r\nContent-Length: {}\r\n\r\n",
+        app.token,
+        csv.len()
+    );
+    tokio::task::spawn_blocking(move || {
+        use std::io::Write;
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(head.as_bytes()).unwrap();
+        s.write_all(&csv.as_bytes()[..cut]).unwrap();
+        // dropped: the connection closes with the body short of its Content-Length
+    })
+    .await
+    .unwrap();
+    let emails: Vec<String> = (0..6_000).map(|i| format!("cut{i}@example.org")).collect();
+    let mut stored = Default::default();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        stored = app.state.store.volunteer_ids_by_email(&emails).await.unwrap();
+        if stored.len() >= 5_000 {
+            break;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let again = app.state.store.volunteer_ids_by_email(&emails).await.unwrap();
+    assert_eq!(again.len(), stored.len(), "nothing is written after the import ended");
+    let mut lines: Vec<usize> = stored.keys().map(|e| e[3..e.find('@').unwrap()].parse().unwrap()).collect();
+    lines.sort_unstable();
+    assert_eq!(lines, (0..5_000).collect::<Vec<_>>(), "rows 0..5000: ten whole chunks, in file order");
+    let v = app.get(&format!("/v1/volunteers/{}", stored["cut4999@example.org"])).await.body;
+    assert_eq!((v["last_name"].as_str(), v["zip_code"].as_str()), (Some("Short4999"), Some("02139")), "whole rows");
 }

@@ -121,7 +121,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Attendance> {
     common::fetch::<AttendanceRow>(conn, "attendances", ATTENDANCE_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(conn: &mut PgConnection, f: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
+/// The statement [`list`] runs; the plan test (`tests/plans.rs`) explains this very statement.
+pub(crate) fn list_query(f: &AttendanceFilter, page: Page) -> QueryBuilder<'_, Postgres> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {ATTENDANCE_COLUMNS} FROM attendances WHERE true"));
     if let Some(e) = f.event_id {
         qb.push(" AND event_id = ").push_bind(e);
@@ -143,6 +144,11 @@ pub async fn list(conn: &mut PgConnection, f: &AttendanceFilter, page: Page) -> 
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
+    qb
+}
+
+pub async fn list(conn: &mut PgConnection, f: &AttendanceFilter, page: Page) -> Result<Listed<Attendance>> {
+    let mut qb = list_query(f, page);
     let rows: Vec<AttendanceRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |a: &Attendance| a.id))
 }

@@ -55,7 +55,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Candidate> {
     common::fetch::<CandidateRow>(conn, "candidates", CANDIDATE_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(conn: &mut PgConnection, f: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
+/// The statement [`list`] runs; the plan test (`tests/plans.rs`) explains this very statement.
+pub(crate) fn list_query(f: &CandidateFilter, page: Page) -> QueryBuilder<'_, Postgres> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {CANDIDATE_COLUMNS} FROM candidates WHERE true"));
     if let Some(s) = f.status {
         qb.push(" AND status = ").push_bind(s.as_str());
@@ -80,6 +81,11 @@ pub async fn list(conn: &mut PgConnection, f: &CandidateFilter, page: Page) -> R
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
+    qb
+}
+
+pub async fn list(conn: &mut PgConnection, f: &CandidateFilter, page: Page) -> Result<Listed<Candidate>> {
+    let mut qb = list_query(f, page);
     let rows: Vec<CandidateRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |c: &Candidate| c.id))
 }

@@ -75,7 +75,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Event> {
     common::fetch::<EventRow>(conn, "events", EVENT_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(conn: &mut PgConnection, f: &EventFilter, page: Page) -> Result<Listed<Event>> {
+/// The statement [`list`] runs; the plan test (`tests/plans.rs`) explains this very statement.
+pub(crate) fn list_query(f: &EventFilter, page: Page) -> QueryBuilder<'_, Postgres> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {EVENT_COLUMNS} FROM events WHERE true"));
     if let Some(c) = f.candidate_id {
         qb.push(" AND candidate_id = ").push_bind(c);
@@ -106,6 +107,11 @@ pub async fn list(conn: &mut PgConnection, f: &EventFilter, page: Page) -> Resul
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
+    qb
+}
+
+pub async fn list(conn: &mut PgConnection, f: &EventFilter, page: Page) -> Result<Listed<Event>> {
+    let mut qb = list_query(f, page);
     let rows: Vec<EventRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |e: &Event| e.id))
 }

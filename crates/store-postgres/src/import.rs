@@ -1,4 +1,5 @@
-//! Bulk insert of fully formed rows, in chunks, in one transaction: one
+//! Bulk insert of fully formed rows in one transaction. Into empty tables (a seed) that is
+//! `COPY` with the indexes built afterwards ([`crate::bulk`]); otherwise, in chunks, one
 //! `INSERT … SELECT * FROM UNNEST($1, $2, …)` per chunk, each column bound as one array.
 //!
 //! A multi-row `INSERT … VALUES` (SQLite's way, `muster_store::bulk_inserts!`) takes a
@@ -21,10 +22,26 @@ const CHUNK: usize = 5000;
 
 pub async fn import(conn: &mut PgConnection, rows: &Import) -> Result<()> {
     let mut tx = conn.begin().await.map_err(map_err)?;
-    insert_candidates(&mut tx, &rows.candidates).await?;
-    insert_volunteers(&mut tx, &rows.volunteers).await?;
-    insert_events(&mut tx, &rows.events).await?;
-    insert_attendances(&mut tx, &rows.attendances).await?;
+    // writers wait until the commit, so the tables stay empty while the import decides
+    sqlx::query(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", crate::bulk::TABLES.join(", ")))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    let empty: bool = sqlx::query_scalar(
+        "SELECT NOT (EXISTS (SELECT 1 FROM candidates) OR EXISTS (SELECT 1 FROM volunteers) \
+         OR EXISTS (SELECT 1 FROM events) OR EXISTS (SELECT 1 FROM attendances))",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    if empty {
+        crate::bulk::load(&mut tx, rows).await?;
+    } else {
+        insert_candidates(&mut tx, &rows.candidates).await?;
+        insert_volunteers(&mut tx, &rows.volunteers).await?;
+        insert_events(&mut tx, &rows.events).await?;
+        insert_attendances(&mut tx, &rows.attendances).await?;
+    }
     tx.commit().await.map_err(map_err)
 }
 

@@ -8,6 +8,7 @@
 mod attendances;
 mod audit;
 mod batch;
+mod bulk;
 mod candidates;
 mod client_reports;
 mod common;

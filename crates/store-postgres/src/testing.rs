@@ -114,3 +114,23 @@ pub async fn fresh_store_observed(observe: Option<fn(Duration)>) -> PgStore {
     store.migrate().await.expect("migrate test schema");
     store
 }
+
+/// The statements the store's list operations run, built by the same functions, so a test
+/// of their query plans (`tests/plans.rs`) cannot drift from what the store executes.
+pub mod list_queries {
+    use muster_store::{AttendanceFilter, CandidateFilter, EventFilter, Page, VolunteerFilter};
+    use sqlx::{Postgres, QueryBuilder};
+
+    pub fn candidates(f: &CandidateFilter, page: Page) -> QueryBuilder<'_, Postgres> {
+        crate::candidates::list_query(f, page)
+    }
+    pub fn volunteers(f: &VolunteerFilter, page: Page) -> QueryBuilder<'_, Postgres> {
+        crate::volunteers::list_query(f, page)
+    }
+    pub fn events(f: &EventFilter, page: Page) -> QueryBuilder<'_, Postgres> {
+        crate::events::list_query(f, page)
+    }
+    pub fn attendances(f: &AttendanceFilter, page: Page) -> QueryBuilder<'_, Postgres> {
+        crate::attendances::list_query(f, page)
+    }
+}

@@ -66,7 +66,8 @@ pub async fn get(conn: &mut PgConnection, id: Uuid) -> Result<Volunteer> {
     common::fetch::<VolunteerRow>(conn, "volunteers", VOLUNTEER_COLUMNS, ENTITY, id, false).await?.try_into()
 }
 
-pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
+/// The statement [`list`] runs; the plan test (`tests/plans.rs`) explains this very statement.
+pub(crate) fn list_query(f: &VolunteerFilter, page: Page) -> QueryBuilder<'_, Postgres> {
     let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {VOLUNTEER_COLUMNS} FROM volunteers WHERE true"));
     if let Some(c) = f.candidate_id {
         qb.push(" AND candidate_id = ").push_bind(c);
@@ -91,6 +92,11 @@ pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> R
         qb.push(" AND id > ").push_bind(after);
     }
     qb.push(" ORDER BY id").push(page.limit_sql());
+    qb
+}
+
+pub async fn list(conn: &mut PgConnection, f: &VolunteerFilter, page: Page) -> Result<Listed<Volunteer>> {
+    let mut qb = list_query(f, page);
     let rows: Vec<VolunteerRow> = common::fetch_rows(qb.build(), &mut *conn).await?;
     Ok(page.finish(convert(rows)?, |v: &Volunteer| v.id))
 }
