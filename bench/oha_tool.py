@@ -1,4 +1,4 @@
-"""oha, the load generator of bench/scale and bench/fixed-rate: installed once from crates.io.
+"""oha, the load generator of bench/scale and bench/fixed-rate: installed once with cargo.
 
 `cargo install --locked` of a pinned version into TOOLS (default ~/.cache/muster-bench-tools),
 kept while `oha --version` names that version; the first install compiles for a few minutes.
