@@ -20,7 +20,7 @@ use axum::http::Method;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use muster_store::{AuditEntry, Store};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -29,8 +29,10 @@ use uuid::Uuid;
 
 /// How long entries stay open before the writer stores them.
 pub const WINDOW: Duration = Duration::from_secs(1);
-/// Request ids kept in one entry; past it the entry is closed and a new one started.
-pub const MAX_REQUEST_IDS: usize = 1000;
+/// Request ids kept in one entry; past it the entry is closed and a new one started. High
+/// enough that a busy caller's second is one entry: each entry costs the database a row and
+/// its volunteer ids an index entry each, so entries per second are what must stay few.
+pub const MAX_REQUEST_IDS: usize = 20_000;
 /// Volunteers named in one entry; past it likewise.
 pub const MAX_VOLUNTEERS: usize = 10_000;
 /// Entries open or waiting to be stored at most (while the database is away); past it,
@@ -58,7 +60,7 @@ pub struct Seen {
 
 /// The trail's open entries and its writer (started with the first record).
 pub struct AuditLog {
-    shards: Box<[Mutex<HashMap<Key, Open>>]>,
+    shards: Box<[Mutex<crate::FastMap<Key, Open>>]>,
     /// Entries closed early (full), waiting for the writer.
     closed: Mutex<Vec<(Key, Open)>>,
     /// Entries open or closed and not yet handed to the store.
@@ -78,7 +80,7 @@ impl AuditLog {
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>, retention: Duration, build: String) -> AuditLog {
         let (flushes, flush_rx) = mpsc::unbounded_channel();
         AuditLog {
-            shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+            shards: (0..SHARDS).map(|_| Mutex::new(crate::FastMap::default())).collect(),
             closed: Mutex::new(Vec::new()),
             pending: AtomicUsize::new(0),
             wake: Notify::new(),
@@ -296,13 +298,20 @@ struct Open {
     last: DateTime<Utc>,
     count: usize,
     volunteers: Vec<Uuid>,
-    seen: HashSet<Uuid>,
+    seen: HashSet<Uuid, foldhash::quality::RandomState>,
     request_ids: Vec<String>,
 }
 
 impl Open {
     fn new(at: DateTime<Utc>) -> Open {
-        Open { first: at, last: at, count: 0, volunteers: Vec::new(), seen: HashSet::new(), request_ids: Vec::new() }
+        Open {
+            first: at,
+            last: at,
+            count: 0,
+            volunteers: Vec::new(),
+            seen: HashSet::default(),
+            request_ids: Vec::new(),
+        }
     }
 
     fn fold(&mut self, at: DateTime<Utc>, count: usize, volunteers: Vec<Uuid>, request_id: Option<String>) {

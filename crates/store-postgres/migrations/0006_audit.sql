@@ -12,7 +12,7 @@ CREATE TABLE audit_log (
     volunteer_ids jsonb NOT NULL,
     count         bigint NOT NULL,
     query         text,
-    request_ids   jsonb NOT NULL,
+    request_ids   text NOT NULL,  -- space-separated (request ids hold no spaces)
     build         text NOT NULL
 );
 CREATE INDEX audit_log_last_at_idx ON audit_log (last_at);

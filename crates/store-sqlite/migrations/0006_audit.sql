@@ -12,7 +12,7 @@ CREATE TABLE audit_log (
     volunteer_ids TEXT NOT NULL,
     count         INTEGER NOT NULL,
     query         TEXT,
-    request_ids   TEXT NOT NULL,
+    request_ids   TEXT NOT NULL,  -- space-separated (request ids hold no spaces)
     build         TEXT NOT NULL
 ) STRICT;
 CREATE INDEX audit_log_last_at_idx ON audit_log (last_at);

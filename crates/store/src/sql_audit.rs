@@ -28,7 +28,8 @@ macro_rules! audit_statements {
                         .push_bind(::sqlx::types::Json(&e.volunteer_ids))
                         .push_bind(e.count)
                         .push_bind(e.query.as_deref())
-                        .push_bind(::sqlx::types::Json(&e.request_ids))
+                        // space-separated text: the cheapest form for thousands a second
+                        .push_bind(e.request_ids.join(" "))
                         .push_bind(e.build.as_str());
                 });
                 qb.build().execute(&mut *conn).await.map_err($map_err)?;
@@ -68,7 +69,7 @@ macro_rules! audit_statements {
                 ::sqlx::types::Json<Vec<::uuid::Uuid>>,
                 i64,
                 Option<String>,
-                ::sqlx::types::Json<Vec<String>>,
+                String,
                 String,
             );
             let rows: Vec<Row> = qb.build_query_as().fetch_all(&mut *conn).await.map_err($map_err)?;
@@ -85,7 +86,7 @@ macro_rules! audit_statements {
                         volunteer_ids: ids.0,
                         count,
                         query,
-                        request_ids: request_ids.0,
+                        request_ids: request_ids.split_whitespace().map(str::to_owned).collect(),
                         build,
                     }
                 })
