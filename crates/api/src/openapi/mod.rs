@@ -417,7 +417,7 @@ impl Doc {
                     "volunteer_ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "description": "The volunteers named, each once (rows read or changed one by one, batches; empty for lists and imports)."},
                     "count": {"type": "integer", "description": "Volunteers changed or shown, all the entry's requests together."},
                     "query": {"type": ["string", "null"], "description": "The list query or import options."},
-                    "request_ids": {"type": "array", "items": {"type": "string"}, "description": "The requests folded into the entry (at most 1000; a busier second makes several entries)."}, "build": {"type": "string"}}}},
+                    "request_ids": {"type": "array", "items": {"type": "string"}, "description": "The requests folded into the entry (at most 20,000; a busier second makes several entries)."}, "build": {"type": "string"}}}},
                 "next_cursor": {"type": ["string", "null"]}}}), &[])), (400, problem(400))]))
         }));
         self.flags();
