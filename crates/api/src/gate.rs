@@ -70,9 +70,8 @@ pub async fn guard(st: AppState, mut req: Request, next: Next, idempotent: bool)
     if let Ok(p) = &auth {
         crate::access_log::note_caller(&p.subject);
     }
-    let mut resp = if let Some(wait) = decision.retry_after.filter(|_| !decision.allowed) {
+    let mut resp = if let Some(secs) = decision.retry_after_secs().filter(|_| !decision.allowed) {
         st.metrics.rate_limited("default");
-        let secs = wait.as_secs_f64().ceil().max(1.0);
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate-limited",
