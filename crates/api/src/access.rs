@@ -175,13 +175,12 @@ pub fn confined_forbidden(collection: &str) -> ApiError {
 }
 
 /// Refuses filters on contact details without the `contacts` scope.
-pub fn check_filters<R: Resource>(access: &Access, raw: Option<&str>) -> ApiResult<()> {
-    if access.contacts || R::CONTACT_FILTERS.is_empty() {
+pub fn check_filters<R: Resource>(access: &Access, q: &crate::extract::Query) -> ApiResult<()> {
+    if access.contacts {
         return Ok(());
     }
-    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(raw.unwrap_or("")).unwrap_or_default();
-    match pairs.iter().find(|(k, _)| R::CONTACT_FILTERS.contains(&k.as_str())) {
-        Some((k, _)) => Err(ApiError::new(
+    match R::CONTACT_FILTERS.iter().find(|k| q.has(k)) {
+        Some(k) => Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "insufficient-scope",
             "Insufficient scope",

@@ -353,10 +353,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Who {
 
 impl Who {
     /// What this caller did now.
-    pub fn seen(&self, action: &'static str, volunteer_ids: Vec<Uuid>, count: usize, query: Option<&str>) -> Seen {
+    pub fn seen(self, action: &'static str, volunteer_ids: Vec<Uuid>, count: usize, query: Option<&str>) -> Seen {
         Seen {
             action,
-            who: self.clone(),
+            who: self,
             volunteer_ids,
             count,
             query: query.map(str::to_owned),

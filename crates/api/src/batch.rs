@@ -236,7 +236,7 @@ pub async fn handle<R: Resource>(
             Err(e) => Item::Failed(item_error(i, ApiError::from(e))),
         };
     }
-    crate::resource::audit_change::<R>(&st, &who, "batch", changed);
+    crate::resource::audit_change::<R>(&st, who, "batch", changed);
     let total = results.len();
     let summary = Summary { total, succeeded, failed: total - succeeded };
     // sized up front: a row's item is about 450 bytes, and a 1000-row answer grown by doubling

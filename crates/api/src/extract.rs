@@ -230,6 +230,11 @@ impl Query {
         Ok(Query { pairs, errors })
     }
 
+    /// Whether the query names `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.pairs.iter().any(|(k, _)| k == name)
+    }
+
     /// The parameter parsed with `parse`; a failure is recorded under its name.
     pub fn get<T>(&mut self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
         let raw = self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())?;

@@ -258,17 +258,9 @@ async fn a_confined_token_writes_only_within_its_candidates(app: TestApp) {
         b = World::id(&w.b),
         eb = w.vol_b["email"].as_str().unwrap(),
     );
-    let r = app
-        .client
-        .post(format!("{}/v1/volunteers/import?upsert=true", app.base))
-        .bearer_auth(&tok)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
-    let body: Value = r.json().await.unwrap();
+    let r = app.import_csv(&tok, "?upsert=true", csv).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let body = r.body;
     assert_eq!(body["created"], 1, "{body}");
     assert_eq!(body["updated"], 0, "{body}");
     assert_eq!(body["failed"], 3, "{body}");
@@ -378,16 +370,8 @@ async fn the_audit_trail_records_changes_and_contact_reads(app: TestApp) {
     let batch = json!({"operations": [{"op": "update", "id": va, "data": {"last_name": "Batch"}}]});
     assert_eq!(app.post("/v1/volunteers/batch", &batch).await.status, StatusCode::OK);
     let csv = format!("first_name,last_name,email\nImp,Orted,imp-{}@example.org\n", uuid::Uuid::now_v7().simple());
-    let r = app
-        .client
-        .post(format!("{}/v1/volunteers/import", app.base))
-        .bearer_auth(&app.token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = app.import_csv(&app.token, "", csv).await;
+    assert_eq!(r.status, StatusCode::OK);
     let gone = app.volunteer(&format!("gone-{}@example.org", uuid::Uuid::now_v7().simple())).await;
     app.delete(&format!("/v1/volunteers/{}", World::id(&gone))).await;
     app.state.audit.flush().await;

@@ -17,19 +17,7 @@ on_both_backends!(
 );
 
 async fn upload(app: &TestApp, query: &str, csv: impl Into<reqwest::Body>) -> support::Resp {
-    let r = app
-        .client
-        .post(format!("{}/v1/volunteers/import{query}", app.base))
-        .bearer_auth(&app.token)
-        .header("content-type", "text/csv; charset=utf-8")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let body = r.json::<Value>().await.unwrap_or(Value::Null);
-    support::Resp { status, headers, body }
+    app.import_csv(&app.token, query, csv).await
 }
 
 async fn imports_a_spreadsheet_export(app: TestApp) {

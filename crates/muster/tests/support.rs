@@ -236,6 +236,23 @@ impl TestApp {
         Resp { status, headers, body }
     }
 
+    /// `POST /v1/volunteers/import{query}` with `csv` as `text/csv`, as `token`.
+    pub async fn import_csv(&self, token: &str, query: &str, csv: impl Into<reqwest::Body>) -> Resp {
+        let r = self
+            .client
+            .post(format!("{}/v1/volunteers/import{query}", self.base))
+            .bearer_auth(token)
+            .header("content-type", "text/csv; charset=utf-8")
+            .body(csv)
+            .send()
+            .await
+            .expect("request sent");
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = r.json::<Value>().await.unwrap_or(Value::Null);
+        Resp { status, headers, body }
+    }
+
     pub async fn get(&self, path: &str) -> Resp {
         self.send(Method::GET, path, None, &[]).await
     }
