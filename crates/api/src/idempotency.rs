@@ -4,7 +4,8 @@
 //! request runs (a concurrent retry gets 409, not a second row), runs it, and keeps the
 //! response so a retry with the same key and body gets it back byte for byte. The same key
 //! with another body or path is a client bug: 422. Server errors release the key, so a
-//! retry really retries.
+//! retry really retries; when the release itself fails (the database is down), it is
+//! retried every second until the database answers (see [`release_later`]).
 
 use crate::AppState;
 use crate::edge::Next;
@@ -14,7 +15,7 @@ use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use muster_store::{IdempotencyBegin, IdempotencyKey, StoredResponse};
+use muster_store::{Claim, IdempotencyBegin, IdempotencyKey, StoredResponse};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -59,7 +60,9 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let fingerprint = fingerprint(&parts.method, parts.uri.path(), &bytes);
 
     let claimed_at = Instant::now();
-    match st.store.idempotency_begin(&key, &fingerprint).await {
+    let claim = Claim::new(key);
+    let key = &claim.key;
+    match st.store.idempotency_begin(&claim, &fingerprint).await {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyBegin::Mismatch) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -74,16 +77,16 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                 .into_response()
         }
         Ok(IdempotencyBegin::Done(stored)) => replay(&stored),
-        Ok(IdempotencyBegin::Committed(written)) => recover(&st, &key, &written).await,
+        Ok(IdempotencyBegin::Committed(written)) => recover(&st, key, &written).await,
         Ok(IdempotencyBegin::Claimed) => {
             // the store records what this request writes on the key, in the write's transaction
             let run = next.run(Request::from_parts(parts, Body::from(bytes)));
-            let resp = muster_store::idempotency::CURRENT.scope(key.clone(), run).await;
+            let resp = muster_store::idempotency::CURRENT.scope(claim.clone(), run).await;
             let status = resp.status();
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
-                if let Err(e) = st.store.idempotency_abort(&key).await {
+                if let Err(e) = st.store.idempotency_abort(&claim).await {
                     tracing::warn!(error = %e, "could not release an idempotency key; retrying in the background");
-                    tokio::spawn(release_later(st.store.clone(), key, claimed_at));
+                    tokio::spawn(release_later(st.store.clone(), claim, claimed_at));
                 }
                 return resp;
             }
@@ -99,7 +102,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
                     .collect(),
                 body: String::from_utf8_lossy(&bytes).into_owned(),
             };
-            if let Err(e) = st.store.idempotency_complete(&key, &stored).await {
+            if let Err(e) = st.store.idempotency_complete(key, &stored).await {
                 // The write itself succeeded; a retry will see "in progress" until the
                 // claim is abandoned, which is safe (no duplicate), just slower.
                 tracing::warn!(error = %e, "could not record an idempotent response");
@@ -110,19 +113,19 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
 }
 
 /// Releases a claim whose release failed (the database was down when the request ended),
-/// once the database answers again, so retries need not wait for the claim to be
-/// abandoned. Only for half of `ABANDONED_AFTER_SECS` after the claim: until then no
-/// other request can have taken the key over (even with clocks 30 s apart), so the
-/// pending claim under this key is still this request's own.
-async fn release_later(store: std::sync::Arc<dyn muster_store::Store>, key: IdempotencyKey, claimed_at: Instant) {
-    let own_until = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs() / 2);
+/// once the database answers again, so retries go through within a second of recovery
+/// instead of waiting for the claim to be abandoned. The release names this attempt's
+/// token, so it can never free a claim another attempt holds; it is tried until the claim
+/// is abandoned anyway (`ABANDONED_AFTER_SECS`), when any retry may take the key over.
+async fn release_later(store: std::sync::Arc<dyn muster_store::Store>, claim: Claim, claimed_at: Instant) {
+    let abandoned = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs());
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
-        if claimed_at.elapsed() >= own_until {
-            tracing::warn!("an idempotency key stays claimed until it is abandoned; retries get 409 until then");
+        if claimed_at.elapsed() >= abandoned {
+            tracing::info!("an idempotency key's claim is abandoned: the next retry takes it over");
             return;
         }
-        if store.idempotency_abort(&key).await.is_ok() {
+        if store.idempotency_abort(&claim).await.is_ok() {
             tracing::info!("idempotency key released after the database came back");
             return;
         }

@@ -102,6 +102,12 @@ pub const SETTINGS: &[Setting] = &[
         doc: "How long a request waits for a database connection before a 503.",
     },
     Setting {
+        env: "MUSTER_DB_STATEMENT_TIMEOUT",
+        default: "5s",
+        accepts: "a duration like 500ms, 5s, 1m (not 0)",
+        doc: "Longest one PostgreSQL operation may take: PostgreSQL cancels it (statement_timeout) and Muster stops waiting 0.5 s later, so a database that stops answering costs a request this plus the acquire timeout, then a 503. Migrations and muster seed are not bound.",
+    },
+    Setting {
         env: "MUSTER_MIGRATE",
         default: "true",
         accepts: "true or false",
@@ -297,6 +303,8 @@ pub struct Config {
     /// The PostgreSQL pool size when set; see [`Config::pool_size`].
     pub db_max_connections: Option<u32>,
     pub db_acquire_timeout: Duration,
+    /// See [`muster_store_postgres::PgSettings::statement_timeout`].
+    pub db_statement_timeout: Duration,
     pub migrate: bool,
     pub request_timeout: Duration,
     /// How the public listener treats connections (header and body read timeouts, the cap).
@@ -534,6 +542,11 @@ impl Config {
                 s.parse().ok().filter(|n| (1..=1000).contains(n)).map(Some)
             })?,
             db_acquire_timeout: raw.take("MUSTER_DB_ACQUIRE_TIMEOUT", Duration::from_secs(3), parse_duration)?,
+            db_statement_timeout: raw.take(
+                "MUSTER_DB_STATEMENT_TIMEOUT",
+                muster_store_postgres::DEFAULT_STATEMENT_TIMEOUT,
+                |s| parse_duration(s).filter(|d| !d.is_zero()),
+            )?,
             migrate: raw.take("MUSTER_MIGRATE", true, parse_bool)?,
             request_timeout: raw.take("MUSTER_REQUEST_TIMEOUT", Duration::from_secs(30), |s| {
                 parse_duration(s).filter(|d| !d.is_zero())

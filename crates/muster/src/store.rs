@@ -31,6 +31,7 @@ impl Opened {
             let settings = PgSettings {
                 max_connections: pool,
                 acquire_timeout: cfg.db_acquire_timeout,
+                statement_timeout: Some(cfg.db_statement_timeout),
                 schema: None,
                 observe: Some(observe_operation),
             };

@@ -337,15 +337,15 @@ async fn concurrent_registrations_over_http(app: TestApp) {
 
 async fn a_retry_after_a_lost_response_gets_the_first_write(app: TestApp) {
     use muster_store::idempotency::CURRENT;
-    use muster_store::{IdempotencyBegin, IdempotencyKey};
+    use muster_store::{Claim, IdempotencyBegin, IdempotencyKey};
     let body = json!({"first_name": "Lost", "last_name": "Answer", "email": "lost@example.org"});
     let bytes = serde_json::to_vec(&body).unwrap();
-    let key = IdempotencyKey { principal: "tester".into(), key: "crash-1".into() };
+    let claim = Claim::new(IdempotencyKey { principal: "tester".into(), key: "crash-1".into() });
     let fp = muster_api::idempotency::fingerprint(&Method::POST, "/v1/volunteers", &bytes);
     // the first attempt was claimed and written, then the server died before answering
-    assert_eq!(app.state.store.idempotency_begin(&key, &fp).await.unwrap(), IdempotencyBegin::Claimed);
+    assert_eq!(app.state.store.idempotency_begin(&claim, &fp).await.unwrap(), IdempotencyBegin::Claimed);
     let new = muster_domain::volunteer::NewVolunteer::from_json(body.as_object().unwrap()).unwrap();
-    let first = CURRENT.scope(key.clone(), app.state.store.create_volunteer(new)).await.unwrap();
+    let first = CURRENT.scope(claim, app.state.store.create_volunteer(new)).await.unwrap();
     let retry = app.send(Method::POST, "/v1/volunteers", Some(&body), &[("idempotency-key", "crash-1")]).await;
     assert_eq!(retry.status, StatusCode::CREATED, "{}", retry.body);
     assert_eq!(retry.body["id"], first.id.to_string(), "the first write, not a second one");

@@ -16,8 +16,11 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
                 ("23505", Some("attendances_event_volunteer_key")) => {
                     StoreError::Conflict("this volunteer is already signed up for this event".into())
                 }
-                // serialization failure, deadlock, too many connections, shutting down
-                ("40001" | "40P01" | "53300" | "57P01" | "57P03", _) => StoreError::Unavailable(db.to_string()),
+                // serialization failure, deadlock, too many connections, cancelled (the
+                // statement timeout), shutting down
+                ("40001" | "40P01" | "53300" | "57014" | "57P01" | "57P03", _) => {
+                    StoreError::Unavailable(db.to_string())
+                }
                 _ => StoreError::Internal(db.to_string()),
             }
         }

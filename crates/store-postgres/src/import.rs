@@ -22,6 +22,8 @@ const CHUNK: usize = 5000;
 
 pub async fn import(conn: &mut PgConnection, rows: &Import) -> Result<()> {
     let mut tx = conn.begin().await.map_err(map_err)?;
+    // a bulk load is one long transaction, never bound by the serving statement timeout
+    sqlx::query("SET LOCAL statement_timeout = 0").execute(&mut *tx).await.map_err(map_err)?;
     // writers wait until the commit, so the tables stay empty while the import decides
     sqlx::query(&format!("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE", crate::bulk::TABLES.join(", ")))
         .execute(&mut *tx)

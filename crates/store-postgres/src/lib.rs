@@ -30,9 +30,9 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, EventFilter, Expected, IdempotencyBegin,
-    IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError, StoredResponse,
-    VolunteerFilter,
+    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Claim, EventFilter, Expected,
+    IdempotencyBegin, IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError,
+    StoredResponse, VolunteerFilter,
 };
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
@@ -48,6 +48,12 @@ pub struct PgSettings {
     pub max_connections: u32,
     /// How long a request waits for a connection before the store reports itself unavailable.
     pub acquire_timeout: Duration,
+    /// Longest one store operation (a read, a write's transaction) may take. PostgreSQL is
+    /// told (`statement_timeout`) so it stops work nobody waits for, and the store stops
+    /// waiting by itself a little later: a database that stops answering without closing
+    /// its connections (a network partition, a hung host) then costs a request this long,
+    /// not the request timeout, and the connection is dropped. `None`: no bound (tools).
+    pub statement_timeout: Option<Duration>,
     /// Schema to use instead of the URL's default (`search_path`); tests use one each.
     pub schema: Option<String>,
     /// Told how long each store operation held its connection (its statements, results
@@ -55,12 +61,26 @@ pub struct PgSettings {
     pub observe: Option<fn(Duration)>,
 }
 
+/// [`PgSettings::statement_timeout`] unless configured (`MUSTER_DB_STATEMENT_TIMEOUT`).
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How much longer than the statement timeout the store waits before it gives up on
+/// PostgreSQL itself: long enough that a slow statement ends with PostgreSQL's own
+/// cancellation (the connection stays usable), short enough to bound a silent one.
+const CLIENT_GRACE: Duration = Duration::from_millis(500);
+
 /// A store operation slower than this is logged as a warning (target `muster::store`).
 pub const SLOW_OPERATION: Duration = Duration::from_secs(1);
 
 impl Default for PgSettings {
     fn default() -> Self {
-        PgSettings { max_connections: 16, acquire_timeout: Duration::from_secs(3), schema: None, observe: None }
+        PgSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Some(DEFAULT_STATEMENT_TIMEOUT),
+            schema: None,
+            observe: None,
+        }
     }
 }
 
@@ -69,16 +89,19 @@ impl Default for PgSettings {
 pub struct PgStore {
     pool: pool::Pool,
     observe: Option<fn(Duration)>,
+    /// The statement timeout plus [`CLIENT_GRACE`]: the longest the store waits for one
+    /// operation.
+    give_up_after: Option<Duration>,
 }
 
-/// Runs `op(conn, args...)` on a pooled connection, times it ([`PgStore::timed`]) and
-/// settles the connection with its result, so a connection that failed is closed rather
-/// than reused.
+/// Runs `op(conn, args...)` on a pooled connection within the statement timeout
+/// ([`PgStore::bounded`]), times it ([`PgStore::timed`]) and settles the connection with its
+/// result, so a connection that failed or went silent is closed rather than reused.
 macro_rules! on_conn {
     ($store:ident, $op:path $(, $arg:expr)* $(,)?) => {{
         let mut conn = $store.pool.acquire().await?;
         let started = std::time::Instant::now();
-        let result = $op(&mut conn, $($arg),*).await;
+        let result = $store.bounded($op(&mut conn, $($arg),*)).await;
         $store.timed(started);
         conn.settle(result)
     }};
@@ -104,8 +127,24 @@ impl PgStore {
         if let Some(schema) = &settings.schema {
             opts = opts.options([("search_path", schema.as_str())]);
         }
+        if let Some(limit) = settings.statement_timeout {
+            opts = opts.options([("statement_timeout", format!("{}ms", limit.as_millis().max(1)))]);
+        }
         let pool = pool::Pool::new(opts, settings.max_connections, settings.acquire_timeout);
-        Ok(PgStore { pool, observe: settings.observe })
+        let give_up_after = settings.statement_timeout.map(|t| t + CLIENT_GRACE);
+        Ok(PgStore { pool, observe: settings.observe, give_up_after })
+    }
+
+    /// Awaits one operation, giving up when PostgreSQL has not answered within the
+    /// statement timeout and its grace: the operation is dropped (its connection, settled
+    /// as lost, is closed and PostgreSQL rolls back whatever it had begun) and the result
+    /// says the database is unavailable (a 503).
+    async fn bounded<R: pool::Settled>(&self, op: impl std::future::Future<Output = R>) -> R {
+        let Some(limit) = self.give_up_after else { return op.await };
+        match tokio::time::timeout(limit, op).await {
+            Ok(result) => result,
+            Err(_) => R::unavailable(format!("PostgreSQL did not answer within {} ms", limit.as_millis())),
+        }
     }
 
     /// Reports how long an operation held its connection, and warns when it was slow.
@@ -129,13 +168,24 @@ impl PgStore {
         if applied.is_ok_and(|a| up_to_date(MIGRATOR.iter(), &a)) {
             return conn.settle(Ok(()));
         }
-        let result = MIGRATOR.run(&mut *conn).await;
-        conn.settle(result.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}"))))
+        // building an index on a large table takes longer than the serving statement timeout
+        let unbounded = sqlx::query("SET statement_timeout = 0").execute(&mut *conn).await.map_err(map_err);
+        if let Err(e) = unbounded {
+            return conn.settle(Err(e));
+        }
+        let result =
+            MIGRATOR.run(&mut *conn).await.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")));
+        // back to the connection's own setting before it serves requests
+        let reset = sqlx::query("RESET statement_timeout").execute(&mut *conn).await.map_err(map_err);
+        conn.settle(result.and(reset.map(drop)))
     }
 
     /// Inserts fully formed rows in one transaction (`muster seed`, restores).
+    /// Not bound by the statement timeout: a million rows take longer.
     pub async fn import(&self, rows: &muster_store::Import) -> Result<()> {
-        on_conn!(self, import::import, rows)
+        let mut conn = self.pool.acquire().await?;
+        let result = import::import(&mut conn, rows).await;
+        conn.settle(result)
     }
 
     /// A pooled connection, for tests and tools that run their own statements. Settle it
@@ -154,7 +204,9 @@ impl Store for PgStore {
 
     async fn ping(&self) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
-        let result = sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop).map_err(map_err);
+        let result =
+            self.bounded(async { sqlx::query("SELECT 1").execute(&mut *conn).await.map(drop).map_err(map_err) });
+        let result = result.await;
         conn.settle(result)
     }
 
@@ -257,14 +309,14 @@ impl Store for PgStore {
         on_conn!(self, batch::ids_by_email, emails)
     }
 
-    async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
-        on_conn!(self, idempotency::begin, key, fingerprint)
+    async fn idempotency_begin(&self, claim: &Claim, fingerprint: &str) -> Result<IdempotencyBegin> {
+        on_conn!(self, idempotency::begin, claim, fingerprint)
     }
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
         on_conn!(self, idempotency::complete, key, response)
     }
-    async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
-        on_conn!(self, idempotency::abort, key)
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<()> {
+        on_conn!(self, idempotency::abort, claim)
     }
 
     async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>> {

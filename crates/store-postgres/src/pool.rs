@@ -247,15 +247,23 @@ impl Drop for Conn {
 /// A store result that says whether the connection it came from is lost.
 pub trait Settled {
     fn connection_lost(&self) -> bool;
+    /// The result of an operation PostgreSQL did not answer in time (it counts as lost).
+    fn unavailable(message: String) -> Self;
 }
 
 impl<T> Settled for Result<T, StoreError> {
     fn connection_lost(&self) -> bool {
         matches!(self, Err(StoreError::Unavailable(_)))
     }
+    fn unavailable(message: String) -> Self {
+        Err(StoreError::Unavailable(message))
+    }
 }
 
 impl<T> Settled for Result<T, BatchError> {
+    fn unavailable(message: String) -> Self {
+        Err(BatchError::Store(StoreError::Unavailable(message)))
+    }
     fn connection_lost(&self) -> bool {
         matches!(
             self,

@@ -104,15 +104,26 @@ pub async fn fresh_store() -> PgStore {
 
 /// [`fresh_store`], reporting each operation's time to `observe` as the binary's store does.
 pub async fn fresh_store_observed(observe: Option<fn(Duration)>) -> PgStore {
+    fresh_schema(observe).await.0
+}
+
+/// A migrated, empty schema of its own: the store on it, the database URL and the schema's
+/// name (for a second store on the same schema, through another route or with other settings).
+pub async fn fresh_schema(observe: Option<fn(Duration)>) -> (PgStore, String, String) {
     let url = database_url().await;
     let schema = format!("t_{}", uuid::Uuid::now_v7().simple());
     let mut conn = PgConnection::connect(&url).await.expect("connect to muster_test");
     conn.execute(format!("CREATE SCHEMA {schema}").as_str()).await.expect("create test schema");
-    let settings =
-        PgSettings { max_connections: 8, acquire_timeout: Duration::from_secs(30), schema: Some(schema), observe };
+    let settings = PgSettings {
+        max_connections: 8,
+        acquire_timeout: Duration::from_secs(30),
+        statement_timeout: Some(Duration::from_secs(30)),
+        schema: Some(schema.clone()),
+        observe,
+    };
     let store = PgStore::connect(&url, &settings).expect("connect options");
     store.migrate().await.expect("migrate test schema");
-    store
+    (store, url, schema)
 }
 
 /// The statements the store's list operations run, built by the same functions, so a test

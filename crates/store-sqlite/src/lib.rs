@@ -32,9 +32,9 @@ use muster_domain::candidate::{Candidate, CandidatePatch, NewCandidate};
 use muster_domain::event::{Event, EventPatch, NewEvent};
 use muster_domain::volunteer::{NewVolunteer, Volunteer, VolunteerPatch};
 use muster_store::{
-    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, EventFilter, Expected, IdempotencyBegin,
-    IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError, StoredResponse,
-    VolunteerFilter,
+    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Claim, EventFilter, Expected,
+    IdempotencyBegin, IdempotencyKey, ItemResult, Listed, Page, RateLimitOverride, Result, Store, StoreError,
+    StoredResponse, VolunteerFilter,
 };
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{ConnectOptions, SqlitePool};
@@ -259,14 +259,14 @@ impl Store for SqliteStore {
         batch::ids_by_email(&self.reader, emails).await
     }
 
-    async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin> {
-        idempotency::begin(&self.writer, key, fingerprint).await
+    async fn idempotency_begin(&self, claim: &Claim, fingerprint: &str) -> Result<IdempotencyBegin> {
+        idempotency::begin(&self.writer, claim, fingerprint).await
     }
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
         idempotency::complete(&self.writer, key, response).await
     }
-    async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()> {
-        idempotency::abort(&self.writer, key).await
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<()> {
+        idempotency::abort(&self.writer, claim).await
     }
 
     async fn list_rate_limits(&self) -> Result<Vec<RateLimitOverride>> {

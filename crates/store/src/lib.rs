@@ -38,7 +38,7 @@ pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
 pub use error::StoreError;
 pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter, owners};
 pub use flags::{FlagAction, FlagChange, FlagChangeQuery};
-pub use idempotency::{ABANDONED_AFTER_SECS, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
+pub use idempotency::{ABANDONED_AFTER_SECS, Claim, IdempotencyBegin, IdempotencyKey, RETENTION_HOURS, StoredResponse};
 pub use observability::{ClientReport, ClientReportQuery, Counts, PoolStats, ReportLevel};
 pub use page::{Cursor, DEFAULT_LIMIT, Listed, MAX_LIMIT, Page};
 
@@ -92,12 +92,14 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_attendance(&self, id: Uuid, expected: Expected) -> Result<()>;
     async fn check_in(&self, id: Uuid) -> Result<Attendance>;
 
-    /// Claims an idempotency key, or returns what an earlier request with it did.
-    async fn idempotency_begin(&self, key: &IdempotencyKey, fingerprint: &str) -> Result<IdempotencyBegin>;
+    /// Claims an idempotency key with the attempt's token, or returns what an earlier
+    /// request with it did.
+    async fn idempotency_begin(&self, claim: &Claim, fingerprint: &str) -> Result<IdempotencyBegin>;
     /// Stores the response of the request that claimed the key.
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()>;
-    /// Releases a claim whose request failed, so a retry can run again.
-    async fn idempotency_abort(&self, key: &IdempotencyKey) -> Result<()>;
+    /// Releases a claim whose request failed and wrote nothing, so a retry can run again;
+    /// does nothing once another attempt holds the key.
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<()>;
 
     /// Many creates, updates and deletes of candidates in one call (see [`BatchOp`]).
     async fn batch_candidates(

@@ -7,7 +7,7 @@ pub mod flags;
 pub mod observability;
 
 use crate::{
-    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Cursor, EventFilter, IdempotencyBegin,
+    AttendanceFilter, BatchError, BatchOp, BatchOptions, CandidateFilter, Claim, Cursor, EventFilter, IdempotencyBegin,
     IdempotencyKey, Page, RateLimitOverride, Store, StoreError, StoredResponse, VolunteerFilter,
 };
 use muster_domain::attendance::{AttendancePatch, AttendanceStatus as S, NewAttendance};
@@ -352,18 +352,28 @@ pub async fn event_window_rechecked_on_patch(s: Arc<dyn Store>) {
 }
 
 pub async fn idempotency_keys(s: Arc<dyn Store>) {
+    // every call to begin is another attempt, with a token of its own
+    let attempt = |key: &IdempotencyKey| Claim::new(key.clone());
     let key = IdempotencyKey { principal: "alice".into(), key: "k-1".into() };
-    assert_eq!(s.idempotency_begin(&key, "fp").await.unwrap(), IdempotencyBegin::Claimed);
-    assert_eq!(s.idempotency_begin(&key, "fp").await.unwrap(), IdempotencyBegin::InProgress);
+    assert_eq!(s.idempotency_begin(&attempt(&key), "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    assert_eq!(s.idempotency_begin(&attempt(&key), "fp").await.unwrap(), IdempotencyBegin::InProgress);
     let resp = StoredResponse { status: 201, headers: vec![("location".into(), "/v1/x".into())], body: "{}".into() };
     s.idempotency_complete(&key, &resp).await.unwrap();
-    assert_eq!(s.idempotency_begin(&key, "fp").await.unwrap(), IdempotencyBegin::Done(resp));
-    assert_eq!(s.idempotency_begin(&key, "other").await.unwrap(), IdempotencyBegin::Mismatch);
+    assert_eq!(s.idempotency_begin(&attempt(&key), "fp").await.unwrap(), IdempotencyBegin::Done(resp));
+    assert_eq!(s.idempotency_begin(&attempt(&key), "other").await.unwrap(), IdempotencyBegin::Mismatch);
     // the same key from another principal is another key
     let bob = IdempotencyKey { principal: "bob".into(), key: "k-1".into() };
-    assert_eq!(s.idempotency_begin(&bob, "fp").await.unwrap(), IdempotencyBegin::Claimed);
-    s.idempotency_abort(&bob).await.unwrap();
-    assert_eq!(s.idempotency_begin(&bob, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    let first = attempt(&bob);
+    assert_eq!(s.idempotency_begin(&first, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    // only the attempt that holds the claim releases it: a late release by another is a no-op
+    s.idempotency_abort(&attempt(&bob)).await.unwrap();
+    assert_eq!(s.idempotency_begin(&attempt(&bob), "fp").await.unwrap(), IdempotencyBegin::InProgress);
+    s.idempotency_abort(&first).await.unwrap();
+    let second = attempt(&bob);
+    assert_eq!(s.idempotency_begin(&second, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    // the first attempt's release, retried after the second claimed, leaves the second's claim
+    s.idempotency_abort(&first).await.unwrap();
+    assert_eq!(s.idempotency_begin(&attempt(&bob), "fp").await.unwrap(), IdempotencyBegin::InProgress);
 }
 
 pub async fn attendance_transitions(s: Arc<dyn Store>) {
@@ -586,25 +596,40 @@ pub async fn large_volunteer_batch(s: Arc<dyn Store>) {
 /// learns what was written instead of writing again, and releasing the claim cannot erase
 /// that record.
 pub async fn a_committed_write_outlives_its_lost_response(s: Arc<dyn Store>) {
-    use crate::idempotency::CURRENT;
+    use crate::idempotency::{CURRENT, TAKEN_OVER};
     let key = IdempotencyKey { principal: "mobile-app".into(), key: "signup-1".into() };
-    assert_eq!(s.idempotency_begin(&key, "fp").await.unwrap(), IdempotencyBegin::Claimed);
-    let v = CURRENT.scope(key.clone(), s.create_volunteer(new_volunteer("lost@example.org", None))).await.unwrap();
+    let claim = Claim::new(key.clone());
+    assert_eq!(s.idempotency_begin(&claim, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    let v = CURRENT.scope(claim.clone(), s.create_volunteer(new_volunteer("lost@example.org", None))).await.unwrap();
     // the response never made it: the server only manages to release the claim
-    s.idempotency_abort(&key).await.unwrap();
+    s.idempotency_abort(&claim).await.unwrap();
     assert_eq!(
-        s.idempotency_begin(&key, "fp").await.unwrap(),
+        s.idempotency_begin(&Claim::new(key.clone()), "fp").await.unwrap(),
         IdempotencyBegin::Committed(format!("/v1/volunteers/{}", v.id))
     );
     // every create path marks its key, batches included
-    let other = IdempotencyKey { principal: "mobile-app".into(), key: "batch-1".into() };
+    let other = Claim::new(IdempotencyKey { principal: "mobile-app".into(), key: "batch-1".into() });
     assert_eq!(s.idempotency_begin(&other, "fp").await.unwrap(), IdempotencyBegin::Claimed);
     let ops = vec![BatchOp::Create(new_volunteer("b1@example.org", None))];
     CURRENT.scope(other.clone(), s.batch_volunteers(ops, BatchOptions::default())).await.unwrap();
-    assert_eq!(s.idempotency_begin(&other, "fp").await.unwrap(), IdempotencyBegin::Committed("batch".into()));
+    assert_eq!(
+        s.idempotency_begin(&Claim::new(other.key.clone()), "fp").await.unwrap(),
+        IdempotencyBegin::Committed("batch".into())
+    );
     // a request that wrote nothing is released as before
-    let idle = IdempotencyKey { principal: "mobile-app".into(), key: "nothing".into() };
+    let idle = Claim::new(IdempotencyKey { principal: "mobile-app".into(), key: "nothing".into() });
     assert_eq!(s.idempotency_begin(&idle, "fp").await.unwrap(), IdempotencyBegin::Claimed);
     s.idempotency_abort(&idle).await.unwrap();
-    assert_eq!(s.idempotency_begin(&idle, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    assert_eq!(s.idempotency_begin(&Claim::new(idle.key.clone()), "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    // a request whose key another attempt holds (it outlived its claim) writes nothing
+    let holder = Claim::new(IdempotencyKey { principal: "mobile-app".into(), key: "taken-1".into() });
+    assert_eq!(s.idempotency_begin(&holder, "fp").await.unwrap(), IdempotencyBegin::Claimed);
+    let late = Claim::new(holder.key.clone());
+    let refused = CURRENT.scope(late.clone(), s.create_volunteer(new_volunteer("late@example.org", None))).await;
+    assert!(matches!(&refused, Err(StoreError::Conflict(m)) if m == TAKEN_OVER), "{refused:?}");
+    let ops = vec![BatchOp::Create(new_volunteer("late@example.org", None))];
+    assert!(CURRENT.scope(late, s.batch_volunteers(ops, BatchOptions::default())).await.is_err());
+    // nothing of either was written: the address is still free
+    s.create_volunteer(new_volunteer("late@example.org", None)).await.unwrap();
+    assert_eq!(s.idempotency_begin(&Claim::new(holder.key.clone()), "fp").await.unwrap(), IdempotencyBegin::InProgress);
 }
