@@ -303,12 +303,16 @@ const RESPONSE_HEADERS: usize = 14;
 pub static X_CACHE: axum::http::HeaderName = axum::http::HeaderName::from_static("x-cache");
 
 /// Drops what a write to `ids` of `R` made stale; `changed` when rows were updated or
-/// deleted (not only created), which can move other rows too.
+/// deleted (not only created), which can move other rows too. An invalidation Redis missed
+/// counts as a cache error.
 pub async fn invalidate<R: Resource>(st: &AppState, ids: &[Uuid], changed: bool) {
-    if changed {
-        st.cache.wrote(R::COLLECTION, ids, R::CHANGES_LISTS_OF, R::CHANGES_ROWS_OF).await;
+    let done = if changed {
+        st.cache.wrote(R::COLLECTION, ids, R::CHANGES_LISTS_OF, R::CHANGES_ROWS_OF).await
     } else {
-        st.cache.wrote(R::COLLECTION, &[], &[], &[]).await;
+        st.cache.wrote(R::COLLECTION, &[], &[], &[]).await
+    };
+    if !done {
+        st.metrics.cache_error(R::COLLECTION);
     }
 }
 

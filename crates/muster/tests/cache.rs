@@ -159,9 +159,13 @@ async fn concurrent_misses_make_one_store_read() {
         for t in futures::future::join_all(tasks).await {
             assert_eq!(t.unwrap(), StatusCode::OK);
         }
-        let stats = app.state.cache.stats("candidates").unwrap();
-        assert_eq!(stats.misses.load(std::sync::atomic::Ordering::Relaxed), 1, "{mode:?}: one load for 40 requests");
-        assert_eq!(stats.hits.load(std::sync::atomic::Ordering::Relaxed), 39);
+        let metrics = app.state.metrics.render();
+        let count = |name: &str| {
+            let series = format!("{name}{{resource=\"candidates\"}} ");
+            metrics.lines().find_map(|l| l.strip_prefix(series.as_str())).map(|v| v.parse::<f64>().unwrap())
+        };
+        assert_eq!(count("muster_cache_misses_total"), Some(1.0), "{mode:?}: one load for 40 requests");
+        assert_eq!(count("muster_cache_hits_total"), Some(39.0));
     }
 }
 
@@ -203,7 +207,14 @@ async fn redis_going_away_bypasses_the_cache_and_comes_back() {
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.header("x-cache"), Some("bypass"));
     }
+    let errors = || {
+        let series = "muster_cache_errors_total{resource=\"candidates\"} ";
+        let text = app.state.metrics.render();
+        text.lines().find_map(|l| l.strip_prefix(series)).map_or(0.0, |v| v.parse::<f64>().unwrap())
+    };
+    let before = errors();
     app.patch(&path, &json!({"office": "Council"})).await;
+    assert_eq!(errors(), before + 1.0, "the invalidation Redis missed is counted");
     assert_eq!(app.get(&path).await.body["office"], "Council", "writes and reads go on without Redis");
     let ready = app.get("/ready").await;
     assert_eq!((ready.status, ready.body["status"].as_str()), (StatusCode::OK, Some("degraded")));

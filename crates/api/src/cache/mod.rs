@@ -26,7 +26,6 @@ use redis::AsyncCommands;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -91,16 +90,6 @@ impl Outcome {
     }
 }
 
-/// Counters per resource, for metrics.
-#[derive(Debug, Default)]
-pub struct Stats {
-    pub hits: AtomicU64,
-    pub misses: AtomicU64,
-    /// Redis failed or was skipped, and the store answered instead.
-    pub errors: AtomicU64,
-}
-
-const RESOURCES: [&str; 4] = ["candidates", "volunteers", "events", "attendances"];
 /// Generation counters in Redis outlive every entry that names them.
 const GENERATION_TTL_SECS: u64 = 7 * 24 * 3600;
 
@@ -115,7 +104,6 @@ pub struct Cache {
     ttl: Duration,
     ttl_overrides: HashMap<&'static str, Duration>,
     flights: Flights,
-    stats: HashMap<&'static str, Stats>,
 }
 
 impl Cache {
@@ -139,13 +127,7 @@ impl Cache {
     }
 
     fn with_tier(tier: Tier, ttl: Duration, ttl_overrides: HashMap<&'static str, Duration>) -> Cache {
-        Cache {
-            tier,
-            ttl,
-            ttl_overrides,
-            flights: Flights::default(),
-            stats: RESOURCES.iter().map(|r| (*r, Stats::default())).collect(),
-        }
+        Cache { tier, ttl, ttl_overrides, flights: Flights::default() }
     }
 
     pub fn mode(&self) -> CacheMode {
@@ -162,11 +144,6 @@ impl Cache {
             Tier::Redis { link, .. } => Some(link.healthy()),
             _ => None,
         }
-    }
-
-    /// Hits, misses and errors of `resource`.
-    pub fn stats(&self, resource: &str) -> Option<&Stats> {
-        self.stats.get(resource)
     }
 
     /// Entries the memory tier dropped for room or age.
@@ -189,12 +166,6 @@ impl Cache {
         self.ttl_overrides.get(resource).copied().unwrap_or(self.ttl)
     }
 
-    fn count(&self, resource: &str, f: impl Fn(&Stats) -> &AtomicU64) {
-        if let Some(s) = self.stats.get(resource) {
-            f(s).fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// The row `id` of `resource`, loaded by `load` on a miss. `side_effects` rows (whose
     /// content can change without being written themselves) include the row generation.
     /// `contacts`: the row as shown with contact details; the masked view has its own key.
@@ -214,7 +185,7 @@ impl Cache {
             return Ok((load().await?, Outcome::Bypass));
         }
         let row_gen = if side_effects { self.generation(resource, "rowgen").await } else { Some(0) };
-        let Some(row_gen) = row_gen else { return self.bypass(resource, load).await };
+        let Some(row_gen) = row_gen else { return self.bypass(load).await };
         let mut key = row_key(resource, row_gen, id);
         if !contacts {
             key.push_str(MASKED);
@@ -240,7 +211,7 @@ impl Cache {
         if matches!(self.tier, Tier::None) {
             return Ok((load().await?, Outcome::Bypass));
         }
-        let Some(stamp) = self.stamp(Guard::All, resource).await else { return self.bypass(resource, load).await };
+        let Some(stamp) = self.stamp(Guard::All, resource).await else { return self.bypass(load).await };
         let key = format!("{resource}:s:{stamp}:{}", short_hash(query.as_bytes()));
         self.through(resource, key, Guard::All, load).await
     }
@@ -254,17 +225,16 @@ impl Cache {
         if matches!(self.tier, Tier::None) {
             return Ok((load().await?, Outcome::Bypass));
         }
-        let Some(list_gen) = self.generation(resource, "gen").await else { return self.bypass(resource, load).await };
+        let Some(list_gen) = self.generation(resource, "gen").await else { return self.bypass(load).await };
         let key = format!("{resource}:l:{list_gen}:{}", short_hash(query.as_bytes()));
         self.through(resource, key, Guard::Resource, load).await
     }
 
-    async fn bypass<F, Fut>(&self, resource: &str, load: F) -> Result<(Entry, Outcome), ApiError>
+    async fn bypass<F, Fut>(&self, load: F) -> Result<(Entry, Outcome), ApiError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Entry, ApiError>>,
     {
-        self.count(resource, |s| &s.errors);
         Ok((load().await?, Outcome::Bypass))
     }
 
@@ -285,11 +255,8 @@ impl Cache {
         Fut: Future<Output = Result<Entry, ApiError>>,
     {
         match self.get(&key).await {
-            Lookup::Found(e) => {
-                self.count(resource, |s| &s.hits);
-                Ok((e, Outcome::Hit))
-            }
-            Lookup::Failed => Box::pin(self.bypass(resource, load)).await,
+            Lookup::Found(e) => Ok((e, Outcome::Hit)),
+            Lookup::Failed => Box::pin(self.bypass(load)).await,
             Lookup::Missing => Box::pin(self.fill(resource, key, guard, load)).await,
         }
     }
@@ -309,10 +276,8 @@ impl Cache {
         let _flight = self.flights.enter(&key).await;
         // another request may have filled it while this one waited
         if let Lookup::Found(e) = self.get(&key).await {
-            self.count(resource, |s| &s.hits);
             return Ok((e, Outcome::Hit));
         }
-        self.count(resource, |s| &s.misses);
         let before = self.stamp(guard, resource).await;
         let entry = load().await?;
         let after = self.stamp(guard, resource).await;
@@ -324,10 +289,12 @@ impl Cache {
 
     /// Invalidates after a write: `rows` of `resource` lose their cached copies, every list
     /// of `resource` and of `also` is abandoned, and `row_generations` resources lose all
-    /// their cached rows (side effects).
-    pub async fn wrote(&self, resource: &str, rows: &[Uuid], also: &[&str], row_generations: &[&str]) {
+    /// their cached rows (side effects). `false` when Redis missed it: entries written
+    /// before it then live out their TTL (the caller counts it; the warning is the link's).
+    #[must_use = "a missed invalidation is counted in muster_cache_errors_total"]
+    pub async fn wrote(&self, resource: &str, rows: &[Uuid], also: &[&str], row_generations: &[&str]) -> bool {
         match &self.tier {
-            Tier::None => {}
+            Tier::None => true,
             Tier::Memory(m) => {
                 for id in rows {
                     let key = row_key(resource, 0, *id);
@@ -340,6 +307,7 @@ impl Cache {
                 for r in row_generations {
                     m.bump(&format!("rowgen:{r}"));
                 }
+                true
             }
             Tier::Redis { link, prefix } => {
                 let mut pipe = redis::pipe();
@@ -353,12 +321,7 @@ impl Cache {
                 for key in gens.chain(rowgens) {
                     pipe.incr(&key, 1).ignore().expire(&key, GENERATION_TTL_SECS as i64).ignore();
                 }
-                let done = link.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await;
-                if done.is_none() {
-                    // Redis missed an invalidation: entries written before it expire by TTL;
-                    // the warning is the link's
-                    self.count(resource, |s| &s.errors);
-                }
+                link.run(|mut c| async move { pipe.query_async::<()>(&mut c).await }).await.is_some()
             }
         }
     }

@@ -236,7 +236,7 @@ impl Metrics {
             cache_errors: counter_vec(
                 &r,
                 "muster_cache_errors_total",
-                "Cache lookups that failed (the read went to the store instead).",
+                "Cache lookups that failed (the read went to the store instead) and invalidations Redis missed (entries then live out their TTL).",
                 &["resource"],
             ),
             cache_evictions: counter(
@@ -361,7 +361,8 @@ impl Metrics {
         self.cache_misses.with_label_values(&[resource]).inc();
     }
 
-    /// A cache lookup that failed (Redis not answering): the read was served uncached.
+    /// A cache lookup that failed (Redis not answering): the read was served uncached; or
+    /// an invalidation that did not reach Redis.
     pub fn cache_error(&self, resource: &str) {
         self.cache_errors.with_label_values(&[resource]).inc();
     }
