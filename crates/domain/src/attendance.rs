@@ -176,11 +176,27 @@ mod tests {
         assert!(matches!(check_in(S::Registered), Ok(Transition::To { status: S::Attended, .. })));
     }
 
+    /// Every pair has a decision, and the decisions keep the seat count right: only a
+    /// seat holder cancelling frees a seat for the waitlist (a no-show is marked after the
+    /// event, when promoting is pointless), nothing but the server waitlists, and a refusal
+    /// says why.
     #[test]
-    fn every_pair_is_decided_without_panicking() {
+    fn every_pair_is_decided_and_keeps_the_seat_count() {
         for &a in S::ALL {
             for &b in S::ALL {
-                let _ = transition(a, b);
+                match transition(a, b) {
+                    Ok(Transition::Unchanged) => assert_eq!(a, b),
+                    Ok(Transition::To { status, frees_seat }) => {
+                        assert_eq!(status, b, "{a} -> {b}");
+                        assert_ne!(b, S::Waitlisted, "only the server waitlists");
+                        assert_eq!(frees_seat, a.holds_seat() && b == S::Cancelled, "{a} -> {b}");
+                    }
+                    Ok(Transition::Rejoin) => assert_eq!((a, b), (S::Cancelled, S::Registered)),
+                    Err(why) => {
+                        assert_ne!(a, b);
+                        assert!(!why.is_empty(), "{a} -> {b} refused without a reason");
+                    }
+                }
             }
         }
     }

@@ -246,9 +246,15 @@ mod tests {
             }
         }
 
+        /// Any input is either refused or gives the canonical form, which parses to itself.
         #[test]
-        fn zip_parse_never_panics(s in "\\PC{0,12}") {
-            let _ = ZipCode::parse(&s);
+        fn zip_parse_gives_a_canonical_zip_or_an_error(s in "\\PC{0,12}") {
+            if let Ok(z) = ZipCode::parse(&s) {
+                let canonical = z.as_str();
+                prop_assert!(canonical.len() == 5 || (canonical.len() == 10 && canonical.as_bytes()[5] == b'-'));
+                prop_assert!(canonical.bytes().enumerate().all(|(i, b)| i == 5 || b.is_ascii_digit()));
+                prop_assert_eq!(ZipCode::parse(canonical).unwrap(), z);
+            }
         }
     }
 }

@@ -616,7 +616,12 @@ mod tests {
             ("events", Event::FILTERS),
             ("attendances", Attendance::FILTERS),
         ] {
-            let _ = list_params(c, f);
+            let params = list_params(c, f);
+            for filter in f {
+                let p = params.iter().find(|p| p["name"] == *filter).unwrap_or_else(|| panic!("{c}: no ?{filter}"));
+                assert_eq!(p["in"], "query");
+                assert!(p["schema"]["type"].is_string(), "{c}: ?{filter} has no typed schema: {p}");
+            }
         }
     }
 }
