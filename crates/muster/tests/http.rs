@@ -309,6 +309,20 @@ async fn operational_endpoints(app: TestApp) {
     }
     let p = app.get("/v1/nope").await;
     assert_eq!(p.body["request_id"].as_str(), p.header("x-request-id"), "problem names the request id");
+    // Swagger UI's files, from the packaged release, with this server's headers
+    for (file, kind, marker) in
+        [("swagger-ui-bundle.js", "text/javascript", "SwaggerUIBundle"), ("swagger-ui.css", "text/css", ".swagger-ui")]
+    {
+        let r = app.client.get(format!("{}/docs/assets/{file}", app.base)).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{file}");
+        let header = |n: &str| r.headers().get(n).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+        assert!(header("content-type").starts_with(kind), "{file}: {}", header("content-type"));
+        assert_eq!(header("cache-control"), "public, max-age=86400");
+        assert!(header("content-security-policy").contains("script-src 'self'"));
+        let body = r.text().await.unwrap();
+        assert!(body.len() > 100_000 && body.contains(marker), "{file}: {} bytes", body.len());
+    }
+    assert_eq!(app.get("/docs/assets/swagger-ui.css.map").await.status, StatusCode::NOT_FOUND);
 }
 
 async fn concurrent_registrations_over_http(app: TestApp) {

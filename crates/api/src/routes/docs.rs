@@ -1,18 +1,43 @@
 //! `/openapi.json`, `/docs` (Swagger UI, embedded: it works offline) and
 //! `/docs/problems` (where every problem `type` URI points). Open to everyone.
+//!
+//! Swagger UI's files come from the `swagger-ui-dist` crate, which packages the npm
+//! release of the same name (its version is Swagger UI's): updating them is a version
+//! bump. The crate hands them out as an axum router with a page of its own; only its two
+//! files are used, asked of that router here, and served with this module's page, headers
+//! and Content-Security-Policy.
 
 use crate::AppState;
 use axum::Router;
+use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use std::sync::LazyLock;
+use tower::ServiceExt;
 
-/// The Swagger UI release embedded below (npm `swagger-ui-dist`).
-pub const SWAGGER_UI_VERSION: &str = "5.35.0";
+/// Where the packaged router answers; only this module asks it.
+const PACKAGED: &str = "/swagger-ui";
 
-const BUNDLE: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui-bundle.js");
-const CSS: &[u8] = include_bytes!("../../assets/swagger-ui/swagger-ui.css");
+/// Swagger UI's release files, as `swagger-ui-dist` serves them.
+static SWAGGER_UI: LazyLock<Router> = LazyLock::new(|| {
+    swagger_ui_dist::generate_routes(swagger_ui_dist::ApiDefinition {
+        uri_prefix: PACKAGED,
+        api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+        title: None,
+    })
+});
+
+/// The body of Swagger UI's file `name` (`swagger-ui-bundle.js`, `swagger-ui.css`).
+async fn packaged(name: &str) -> Option<axum::body::Bytes> {
+    let req = Request::get(format!("{PACKAGED}/{name}")).body(Body::empty()).ok()?;
+    let resp = SWAGGER_UI.clone().oneshot(req).await.ok()?;
+    if !resp.status().is_success() {
+        return None;
+    }
+    axum::body::to_bytes(resp.into_body(), usize::MAX).await.ok()
+}
 
 const INIT_JS: &str = r##"window.addEventListener("load", function () {
   window.ui = SwaggerUIBundle({
@@ -76,12 +101,16 @@ async fn problems() -> Response {
 /// The embedded assets; their content only changes with the binary.
 async fn asset(Path(name): Path<String>) -> Response {
     const DAY: &str = "public, max-age=86400";
-    match name.as_str() {
-        "swagger-ui-bundle.js" => with_type(BUNDLE, "text/javascript; charset=utf-8", DAY),
-        "swagger-ui.css" => with_type(CSS, "text/css; charset=utf-8", DAY),
-        "init.js" => with_type(INIT_JS, "text/javascript; charset=utf-8", "no-cache"),
-        "problems.css" => with_type(PROBLEMS_CSS, "text/css; charset=utf-8", "no-cache"),
-        _ => crate::problem::ApiError::not_found("no such documentation asset").into_response(),
+    let content_type = match name.as_str() {
+        "init.js" => return with_type(INIT_JS, "text/javascript; charset=utf-8", "no-cache"),
+        "problems.css" => return with_type(PROBLEMS_CSS, "text/css; charset=utf-8", "no-cache"),
+        "swagger-ui-bundle.js" => "text/javascript; charset=utf-8",
+        "swagger-ui.css" => "text/css; charset=utf-8",
+        _ => return crate::problem::ApiError::not_found("no such documentation asset").into_response(),
+    };
+    match packaged(&name).await {
+        Some(body) => with_type(body, content_type, DAY),
+        None => crate::problem::ApiError::internal("Swagger UI's files are missing from this build").into_response(),
     }
 }
 
