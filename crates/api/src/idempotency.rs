@@ -63,7 +63,15 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     let claim = Claim::new(key);
     let key = &claim.key;
     match st.store.idempotency_begin(&claim, &fingerprint).await {
-        Err(e) => ApiError::from(e).into_response(),
+        Err(e) => {
+            // The claim may have been made even so (the insert reached the database, its
+            // answer did not): release it once the database answers, or retries would get
+            // 409 until it is abandoned.
+            if matches!(e, muster_store::StoreError::Unavailable(_)) {
+                tokio::spawn(release_later(st.store.clone(), claim, claimed_at));
+            }
+            ApiError::from(e).into_response()
+        }
         Ok(IdempotencyBegin::Mismatch) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency-key-reused",
@@ -112,21 +120,33 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
     }
 }
 
-/// Releases a claim whose release failed (the database was down when the request ended),
-/// once the database answers again, so retries go through within a second of recovery
-/// instead of waiting for the claim to be abandoned. The release names this attempt's
-/// token, so it can never free a claim another attempt holds; it is tried until the claim
-/// is abandoned anyway (`ABANDONED_AFTER_SECS`), when any retry may take the key over.
+/// How long a release keeps looking for a claim after the database first answers it: a
+/// claim sent before an outage can reach the database after it, behind the release.
+const LATE_CLAIM: Duration = Duration::from_secs(5);
+
+/// Releases a claim whose release failed, or whose making went unanswered (the database
+/// was away when the request ended), once the database answers again, so retries go
+/// through within a second of recovery instead of waiting for the claim to be abandoned.
+/// The release names this attempt's token, so it can never free a claim another attempt
+/// holds. It is tried every second until it frees the claim, or for [`LATE_CLAIM`] after
+/// the database first answered without one there, or until the claim would be abandoned
+/// anyway (`ABANDONED_AFTER_SECS`), when any retry may take the key over.
 async fn release_later(store: std::sync::Arc<dyn muster_store::Store>, claim: Claim, claimed_at: Instant) {
     let abandoned = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs());
+    let mut answered: Option<Instant> = None;
     loop {
         tokio::time::sleep(Duration::from_secs(1)).await;
         if claimed_at.elapsed() >= abandoned {
             tracing::info!("an idempotency key's claim is abandoned: the next retry takes it over");
             return;
         }
-        if store.idempotency_abort(&claim).await.is_ok() {
+        // still unreachable: try again in a second
+        let Ok(released) = store.idempotency_abort(&claim).await else { continue };
+        if released {
             tracing::info!("idempotency key released after the database came back");
+            return;
+        }
+        if answered.get_or_insert_with(Instant::now).elapsed() >= LATE_CLAIM {
             return;
         }
     }

@@ -6,6 +6,8 @@
 //! machine; they tell a hang (tens of seconds, until the request timeout) from a refusal.
 //! The measured figures come from `bench/soak`, which runs the same faults under load.
 
+mod support;
+
 use muster_api::redis_link::{RedisLink, RedisOptions};
 use muster_domain::volunteer::NewVolunteer;
 use muster_store::{Store, StoreError};
@@ -154,6 +156,66 @@ async fn a_database_that_stops_answering_is_refused_in_bounded_time_and_comes_ba
     // the writes refused during the hang wrote nothing; the one after it is there once
     let all = direct.list_volunteers(&Default::default(), muster_store::Page::default()).await.unwrap();
     assert_eq!(all.items.iter().map(|x| x.id).collect::<Vec<_>>(), vec![v.id]);
+}
+
+/// A POST with an Idempotency-Key whose claim reached PostgreSQL while its answer did not
+/// (held in the hang, delivered after it): the request got a 503, and the client's retry
+/// must go through within seconds of the recovery, once, not answer 409 until the claim is
+/// abandoned a minute later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_write_cut_off_by_a_hang_goes_through_soon_after_and_once() {
+    let (direct, url, schema) = muster_store_postgres::testing::fresh_schema(None).await;
+    let upstream = tokio::net::lookup_host(host_port(&url)).await.unwrap().next().unwrap();
+    let hole = BlackHole::start(upstream).await;
+    let proxied = url.replace(host_port(&url), &hole.addr.to_string());
+    let settings = PgSettings {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(1),
+        statement_timeout: Some(Duration::from_secs(1)),
+        schema: Some(schema),
+        observe: None,
+    };
+    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&proxied, &settings).unwrap());
+    let app = support::spawn_with(store.clone(), support::Options::default()).await;
+    let body = serde_json::json!({"first_name": "Cut", "last_name": "Off", "email": "cut-off@example.org"});
+    let key = [("idempotency-key", "cut-off-1")];
+    // an open connection that has run the claim's statement before, so the claim is sent
+    // into the hang whole rather than waiting to connect (or for its statement's parse)
+    let warm = serde_json::json!({"first_name": "Warm", "last_name": "Up", "email": "warm-up@example.org"});
+    let r = app.send(reqwest::Method::POST, "/v1/volunteers", Some(&warm), &[("idempotency-key", "warm-up")]).await;
+    assert_eq!(r.status, reqwest::StatusCode::CREATED, "{}", r.body);
+    // background work (the audit trail's flush) may still hold it for a moment
+    let idle = Instant::now();
+    while store.pool_stats()[0].idle == 0 {
+        assert!(idle.elapsed() < Duration::from_secs(5), "no idle connection: {:?}", store.pool_stats());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    hole.hang();
+    let cut = app.send(reqwest::Method::POST, "/v1/volunteers", Some(&body), &key).await;
+    assert_eq!(cut.status, reqwest::StatusCode::SERVICE_UNAVAILABLE, "{}", cut.body);
+    hole.resume();
+    let resumed = Instant::now();
+    let created = loop {
+        let r = app.send(reqwest::Method::POST, "/v1/volunteers", Some(&body), &key).await;
+        if r.status == reqwest::StatusCode::CREATED {
+            break r;
+        }
+        assert!(
+            [reqwest::StatusCode::CONFLICT, reqwest::StatusCode::SERVICE_UNAVAILABLE].contains(&r.status),
+            "{}: {}",
+            r.status,
+            r.body
+        );
+        assert!(resumed.elapsed() <= RECOVERY, "the retry still gets {} after {:?}", r.status, resumed.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let filter = muster_store::VolunteerFilter { email: Some("cut-off@example.org".into()), ..Default::default() };
+    let rows = direct.list_volunteers(&filter, muster_store::Page::default()).await.unwrap();
+    assert_eq!(
+        rows.items.iter().map(|v| v.id.to_string()).collect::<Vec<_>>(),
+        vec![created.body["id"].as_str().unwrap()]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

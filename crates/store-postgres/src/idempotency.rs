@@ -67,8 +67,8 @@ pub async fn complete(conn: &mut PgConnection, key: &IdempotencyKey, response: &
     Ok(())
 }
 
-pub async fn abort(conn: &mut PgConnection, claim: &Claim) -> Result<()> {
-    sqlx::query(
+pub async fn abort(conn: &mut PgConnection, claim: &Claim) -> Result<bool> {
+    let released = sqlx::query(
         "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3 \
          AND response IS NULL AND resource IS NULL",
     )
@@ -78,7 +78,7 @@ pub async fn abort(conn: &mut PgConnection, claim: &Claim) -> Result<()> {
     .execute(&mut *conn)
     .await
     .map_err(map_err)?;
-    Ok(())
+    Ok(released.rows_affected() == 1)
 }
 
 /// Records, inside the caller's transaction, what the current request (if it carries an

@@ -315,7 +315,7 @@ impl Store for PgStore {
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
         on_conn!(self, idempotency::complete, key, response)
     }
-    async fn idempotency_abort(&self, claim: &Claim) -> Result<()> {
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<bool> {
         on_conn!(self, idempotency::abort, claim)
     }
 

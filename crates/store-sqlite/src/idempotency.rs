@@ -72,8 +72,8 @@ pub async fn complete(writer: &SqlitePool, key: &IdempotencyKey, response: &Stor
     Ok(())
 }
 
-pub async fn abort(writer: &SqlitePool, claim: &Claim) -> Result<()> {
-    sqlx::query(
+pub async fn abort(writer: &SqlitePool, claim: &Claim) -> Result<bool> {
+    let released = sqlx::query(
         "DELETE FROM idempotency_keys WHERE principal = ?1 AND key = ?2 AND claim = ?3 \
          AND response IS NULL AND resource IS NULL",
     )
@@ -83,7 +83,7 @@ pub async fn abort(writer: &SqlitePool, claim: &Claim) -> Result<()> {
     .execute(writer)
     .await
     .map_err(map_err)?;
-    Ok(())
+    Ok(released.rows_affected() == 1)
 }
 
 /// Records, inside the caller's write transaction, what the current request (if it carries

@@ -265,7 +265,7 @@ impl Store for SqliteStore {
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
         idempotency::complete(&self.writer, key, response).await
     }
-    async fn idempotency_abort(&self, claim: &Claim) -> Result<()> {
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<bool> {
         idempotency::abort(&self.writer, claim).await
     }
 

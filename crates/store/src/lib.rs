@@ -98,8 +98,8 @@ pub trait Store: Send + Sync + 'static {
     /// Stores the response of the request that claimed the key.
     async fn idempotency_complete(&self, key: &IdempotencyKey, response: &StoredResponse) -> Result<()>;
     /// Releases a claim whose request failed and wrote nothing, so a retry can run again;
-    /// does nothing once another attempt holds the key.
-    async fn idempotency_abort(&self, claim: &Claim) -> Result<()>;
+    /// does nothing once another attempt holds the key. Whether a claim was released.
+    async fn idempotency_abort(&self, claim: &Claim) -> Result<bool>;
 
     /// Many creates, updates and deletes of candidates in one call (see [`BatchOp`]).
     async fn batch_candidates(

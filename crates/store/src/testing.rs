@@ -366,13 +366,13 @@ pub async fn idempotency_keys(s: Arc<dyn Store>) {
     let first = attempt(&bob);
     assert_eq!(s.idempotency_begin(&first, "fp").await.unwrap(), IdempotencyBegin::Claimed);
     // only the attempt that holds the claim releases it: a late release by another is a no-op
-    s.idempotency_abort(&attempt(&bob)).await.unwrap();
+    assert!(!s.idempotency_abort(&attempt(&bob)).await.unwrap(), "another attempt's claim is not released");
     assert_eq!(s.idempotency_begin(&attempt(&bob), "fp").await.unwrap(), IdempotencyBegin::InProgress);
-    s.idempotency_abort(&first).await.unwrap();
+    assert!(s.idempotency_abort(&first).await.unwrap());
     let second = attempt(&bob);
     assert_eq!(s.idempotency_begin(&second, "fp").await.unwrap(), IdempotencyBegin::Claimed);
     // the first attempt's release, retried after the second claimed, leaves the second's claim
-    s.idempotency_abort(&first).await.unwrap();
+    assert!(!s.idempotency_abort(&first).await.unwrap());
     assert_eq!(s.idempotency_begin(&attempt(&bob), "fp").await.unwrap(), IdempotencyBegin::InProgress);
 }
 
@@ -602,7 +602,7 @@ pub async fn a_committed_write_outlives_its_lost_response(s: Arc<dyn Store>) {
     assert_eq!(s.idempotency_begin(&claim, "fp").await.unwrap(), IdempotencyBegin::Claimed);
     let v = CURRENT.scope(claim.clone(), s.create_volunteer(new_volunteer("lost@example.org", None))).await.unwrap();
     // the response never made it: the server only manages to release the claim
-    s.idempotency_abort(&claim).await.unwrap();
+    assert!(!s.idempotency_abort(&claim).await.unwrap(), "a claim whose write committed stays");
     assert_eq!(
         s.idempotency_begin(&Claim::new(key.clone()), "fp").await.unwrap(),
         IdempotencyBegin::Committed(format!("/v1/volunteers/{}", v.id))
@@ -619,7 +619,7 @@ pub async fn a_committed_write_outlives_its_lost_response(s: Arc<dyn Store>) {
     // a request that wrote nothing is released as before
     let idle = Claim::new(IdempotencyKey { principal: "mobile-app".into(), key: "nothing".into() });
     assert_eq!(s.idempotency_begin(&idle, "fp").await.unwrap(), IdempotencyBegin::Claimed);
-    s.idempotency_abort(&idle).await.unwrap();
+    assert!(s.idempotency_abort(&idle).await.unwrap());
     assert_eq!(s.idempotency_begin(&Claim::new(idle.key.clone()), "fp").await.unwrap(), IdempotencyBegin::Claimed);
     // a request whose key another attempt holds (it outlived its claim) writes nothing
     let holder = Claim::new(IdempotencyKey { principal: "mobile-app".into(), key: "taken-1".into() });
