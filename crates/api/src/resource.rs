@@ -76,15 +76,6 @@ pub trait Resource: Serialize + Send + Sync + Sized + 'static {
         opts: BatchOptions,
     ) -> Result<Vec<ItemResult<Self>>, BatchError>;
 
-    /// Lists of these resources change when a row of this one is updated or deleted.
-    const CHANGES_LISTS_OF: &'static [&'static str] = &[];
-    /// Rows of these resources can change when a row of this one is updated or deleted
-    /// (the waitlist moves): their cached rows are dropped wholesale.
-    const CHANGES_ROWS_OF: &'static [&'static str] = &[];
-    /// Whether this resource's rows change as side effects of other writes, so their cache
-    /// keys carry a row generation.
-    const ROWS_HAVE_SIDE_EFFECTS: bool = false;
-
     fn location(id: Uuid) -> String {
         format!("/v1/{}/{id}", Self::COLLECTION)
     }
@@ -217,13 +208,19 @@ async fn read<R: Resource>(
         None => {
             let contacts = access.contacts;
             st.cache
-                .row(R::COLLECTION, id, R::ROWS_HAVE_SIDE_EFFECTS, contacts, || async move {
-                    let mut row = R::get(store, id).await?;
-                    if !contacts {
-                        row.mask_contacts();
-                    }
-                    Entry::new(etag(row.version()), to_json(&row)?)
-                })
+                .row(
+                    R::COLLECTION,
+                    id,
+                    muster_store::rows_change_by_side_effect(R::COLLECTION),
+                    contacts,
+                    || async move {
+                        let mut row = R::get(store, id).await?;
+                        if !contacts {
+                            row.mask_contacts();
+                        }
+                        Entry::new(etag(row.version()), to_json(&row)?)
+                    },
+                )
                 .await?
         }
     };
@@ -307,7 +304,9 @@ pub static X_CACHE: axum::http::HeaderName = axum::http::HeaderName::from_static
 /// counts as a cache error.
 pub async fn invalidate<R: Resource>(st: &AppState, ids: &[Uuid], changed: bool) {
     let done = if changed {
-        st.cache.wrote(R::COLLECTION, ids, R::CHANGES_LISTS_OF, R::CHANGES_ROWS_OF).await
+        // what else changed is the store's rule; the cache drops those lists and rows wholesale
+        let also = muster_store::side_effects(R::COLLECTION);
+        st.cache.wrote(R::COLLECTION, ids, also.lists_of, also.rows_of).await
     } else {
         st.cache.wrote(R::COLLECTION, &[], &[], &[]).await
     };

@@ -10,6 +10,7 @@ mod audit;
 mod batch;
 #[cfg(feature = "sql")]
 pub mod decode;
+mod effects;
 mod error;
 mod filter;
 #[cfg(feature = "sql")]
@@ -35,6 +36,7 @@ pub mod testing;
 
 pub use audit::{AuditEntry, AuditQuery};
 pub use batch::{BatchError, BatchOp, BatchOptions, ItemResult};
+pub use effects::{SideEffects, rows_change_by_side_effect, side_effects};
 pub use error::StoreError;
 pub use filter::{AttendanceFilter, CandidateFilter, EventFilter, VolunteerFilter, owners};
 pub use flags::{FlagAction, FlagChange, FlagChangeQuery};

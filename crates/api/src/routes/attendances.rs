@@ -22,8 +22,6 @@ impl Resource for Attendance {
     const ENTITY: &'static str = "attendance";
     const COLLECTION: &'static str = "attendances";
     const FILTERS: &'static [&'static str] = &["event_id", "volunteer_id", "status"];
-    const CHANGES_ROWS_OF: &'static [&'static str] = &["attendances"];
-    const ROWS_HAVE_SIDE_EFFECTS: bool = true;
     type New = NewAttendance;
     type Patch = AttendancePatch;
     type Filter = AttendanceFilter;

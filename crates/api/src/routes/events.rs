@@ -20,8 +20,6 @@ use uuid::Uuid;
 impl Resource for Event {
     const ENTITY: &'static str = "event";
     const COLLECTION: &'static str = "events";
-    const CHANGES_LISTS_OF: &'static [&'static str] = &["attendances"];
-    const CHANGES_ROWS_OF: &'static [&'static str] = &["attendances"];
     const FILTERS: &'static [&'static str] =
         &["candidate_id", "event_type", "status", "visibility", "starts_after", "starts_before"];
     type New = NewEvent;
