@@ -47,10 +47,10 @@ pub use auth::Authenticator;
 pub use limits::Limits;
 
 /// A hash map for the per-request lookups (verified tokens, rate-limit buckets, quota
-/// overrides). std's SipHash cost about 800 instructions to look up a 200-byte token, and a
-/// cached GET made seven such lookups; foldhash (randomly seeded per map, its `quality`
-/// variant) does the same work in a fraction. The keys are verified tokens and subjects, or
-/// client addresses, not arbitrary attacker-chosen strings.
+/// overrides). A cached GET makes several such lookups, some keyed by a whole token, and
+/// std's SipHash showed in its profile; foldhash (randomly seeded per map, its `quality`
+/// variant) is much cheaper. The keys are verified tokens and subjects, or client
+/// addresses, not arbitrary attacker-chosen strings.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::quality::RandomState>;
 
 /// Largest request body accepted (JSON); larger is refused with 413 before it is read.

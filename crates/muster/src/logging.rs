@@ -139,8 +139,8 @@ static BUFFERS: Mutex<Vec<Weak<Sink>>> = Mutex::new(Vec::new());
 /// A sink whose lines are gathered in memory and written together, by one flusher thread
 /// every [`FLUSH_EVERY`], or at once when the buffer is full or the line is an error.
 ///
-/// A write system call per access line cost about 7% of the server's CPU under load; this
-/// way a busy second writes a few dozen times. Nothing is dropped: a writer that finds the
+/// A write system call per access line was a visible share of the server's CPU under load;
+/// this way a busy second writes a few dozen times. Nothing is dropped: a writer that finds the
 /// buffer full writes it itself. Order is kept: buffers are taken and written under one
 /// lock. Errors (server errors, panics) are written before their call returns, and
 /// [`flush`] writes what is left when the process ends; what a `SIGKILL` leaves unwritten

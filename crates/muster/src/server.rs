@@ -39,11 +39,11 @@ use tower::ServiceExt;
 use tower_http::timeout::TimeoutBody;
 
 /// The largest read buffer a connection keeps. hyper's default (about 400 KiB) let every
-/// keep-alive connection that once sent a 1000-item batch hold its grown buffer: 64 such
-/// connections took RSS from 48 to 90 MiB. Bodies larger than this are read in pieces.
-/// While a request waits (a batch for its slot), hyper keeps reading its body into this
-/// buffer to notice a hang-up, so each waiting connection fills it: at 64 KiB, 64 waiting
-/// batch calls held 4 MiB of body bytes (DHAT). Twice the header limit: headers that do not
+/// keep-alive connection that once sent a 1000-item batch hold its grown buffer, so memory
+/// grew with the connections that had ever sent a large body. Bodies larger than this are
+/// read in pieces. While a request waits (a batch for its slot), hyper keeps reading its
+/// body into this buffer to notice a hang-up, so each waiting connection fills it: the
+/// buffer's size bounds that too. Twice the header limit: headers that do not
 /// fit the buffer get hyper's bare 431, so up to twice the limit they reach the edge and
 /// get its problem body (`headers-too-large`).
 pub const READ_BUFFER_MAX: usize = 2 * muster_api::HEADER_LIMIT;

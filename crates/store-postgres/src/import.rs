@@ -5,7 +5,7 @@
 //! A multi-row `INSERT … VALUES` (SQLite's way, `muster_store::bulk_inserts!`) takes a
 //! parameter per value: 12,000 for 1000 volunteers, a different statement for every row
 //! count, and each connection's statement cache kept the text and the 12,000 parameter types
-//! of every size it had seen (about half a MiB per connection for a 1000-row batch). With
+//! of every size it had seen. With
 //! arrays the statement is the same for any number of rows and has a parameter per column.
 
 use crate::errors::map_err;

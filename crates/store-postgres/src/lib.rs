@@ -115,10 +115,10 @@ static MIGRATOR: std::sync::LazyLock<sqlx::migrate::Migrator> =
 impl PgStore {
     /// Connects lazily: the server can start (and report not-ready) while PostgreSQL is down.
     pub fn connect(url: &str, settings: &PgSettings) -> Result<Self> {
-        // The driver's statement log is off: each logged statement cost ~4k instructions
-        // (a summary parsed out of the SQL, the SQL copied, an event) even when nothing but
-        // the query histogram read it, which was a twentieth of an uncached GET. Operations
-        // are timed here instead (`timed`), slow ones warned about.
+        // The driver's statement log is off: each logged statement costs a summary parsed
+        // out of the SQL, the SQL copied and an event even when nothing but the query
+        // histogram reads it, a visible share of an uncached GET. Operations are timed here
+        // instead (`timed`), slow ones warned about.
         let mut opts = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Internal(format!("bad PostgreSQL URL: {e}")))?
             .log_statements(tracing::log::LevelFilter::Off)

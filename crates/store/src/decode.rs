@@ -2,11 +2,10 @@
 //! page of rows spends most on.
 //!
 //! - [`Stamp`]: PostgreSQL sends a `timestamptz` as microseconds since 2000-01-01; sqlx
-//!   builds the epoch as a `NaiveDateTime` on every call and adds a `Duration` to it
-//!   (about 300 instructions a value, two or three values a row). Here it is one
-//!   addition and chrono's `from_timestamp_micros`.
-//! - [`StoredTags`]: a JSON array of tags went through serde_json (about 800 instructions
-//!   for `["driver"]`). Tags are letters, digits, `-` and `_` ([`Tag::parse`]), so the
+//!   builds the epoch as a `NaiveDateTime` on every call and adds a `Duration` to it (two
+//!   or three values a row). Here it is one addition and chrono's `from_timestamp_micros`.
+//! - [`StoredTags`]: a JSON array of tags went through serde_json, a parser's whole
+//!   machinery for a few short strings. Tags are letters, digits, `-` and `_` ([`Tag::parse`]), so the
 //!   stored text is the plain form `["a", "b"]` (PostgreSQL's `jsonb` output) or
 //!   `["a","b"]` (SQLite keeps what was written): that form is split by its quotes here;
 //!   anything else (an escape, other spacing) goes to serde_json as before.

@@ -442,9 +442,9 @@ fn decode(raw: &[u8]) -> Option<Entry> {
 ///
 /// Not a cryptographic hash, and it need not be: it names a page for a conditional GET and a
 /// query for the cache, where an accidental collision is the only risk (2^-96 a pair). It
-/// was SHA-256, which took 3 % of a list request's CPU hashing the 7 KB page; XXH3 reads it
-/// in a fraction of a microsecond. Its output is fixed by the XXH3 specification, so every
-/// instance and release names the same page the same way.
+/// replaced SHA-256, whose cost showed in a list request's profile for hashing the page.
+/// Its output is fixed by the XXH3 specification, so every instance and release names the
+/// same page the same way.
 pub fn short_hash(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let digest = xxhash_rust::xxh3::xxh3_128(bytes).to_be_bytes();
