@@ -4,18 +4,28 @@ bench/README.md, "Fault soak".
 
 Two `muster serve` instances share a private PostgreSQL cluster and a private Redis, both
 started here on free ports (the machine's shared PostgreSQL and Redis are never touched).
-A bounded, paced client sends an 80/20 read/write mix to both instances while this script
-kills Redis, restarts it, then stops PostgreSQL and starts it again. Afterwards it checks,
-against the database itself:
+The instances reach both through small TCP proxies in this script (HangProxy), for the whole
+soak. A bounded, paced client sends an 80/20 read/write mix to both instances while this
+script kills Redis and restarts it, stops PostgreSQL and starts it again (faults that close
+connections), then black-holes Redis and then PostgreSQL at their proxies (faults that hang:
+nothing forwarded either way, no connection closed, new ones accepted but not connected)
+and resumes them. Afterwards it checks, against the database itself:
 
   - every write the client saw acknowledged (201 with an id) is stored: 0 lost;
   - no logical write (one Idempotency-Key) produced two rows;
-  - no 5xx, and no request without an answer, outside the PostgreSQL outage window
-    [stop issued, PostgreSQL accepting again + SOAK_RECOVERY_MAX];
+  - no 5xx, and no request without an answer, outside the PostgreSQL outage windows
+    [stop issued or black hole begun, PostgreSQL back + SOAK_RECOVERY_MAX];
   - /ready stays 200 ("degraded") while Redis is down, goes 503 while PostgreSQL is down,
-    and is never 503 outside that window;
+    and is never 503 outside those windows;
   - recovery: /ready 200 and a 201 write on each instance within SOAK_RECOVERY_MAX (5 s,
-    the issue's bound) of PostgreSQL accepting connections again.
+    the issue's bound) of PostgreSQL accepting connections again, and of each resume;
+  - PostgreSQL black-holed: every request answered within acquire + statement timeout + 1.5 s,
+    its 5xx all 503 problems; /ready 503 within that bound of the black hole's start;
+  - Redis black-holed: no 5xx, no request without an answer, /ready 200 throughout;
+  - memory bounded: each instance's RSS during the hangs grows less than SOAK_RSS_GROWTH_MAX
+    over its peak before the first fault;
+  - a write held by a key left "in progress" by an outage (409) is acknowledged within
+    SOAK_RETRY_MAX of the outage's end.
 
 Prints the figures, writes them as JSON, exits 1 if a criterion failed (2 if the soak could
 not be set up). Only processes started here are stopped, by PID (PostgreSQL by its data
@@ -24,13 +34,16 @@ directory); temporary directories are removed.
 
 import http.client
 import json
+import mmap
 import os
 import pwd
 import random
 import re
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,15 +56,29 @@ def env_f(name, default):
     return float(os.environ.get(name, default))
 
 
+def duration_s(text):
+    """A Muster duration ("500ms", "2s", "1m", "1h") in seconds."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*", text)
+    if not m:
+        sys.exit(f"not a duration like 500ms, 2s or 1m: {text!r}")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+
+
 SCALE = env_f("SOAK_SCALE", 1)
 WARMUP = max(3.0, env_f("SOAK_WARMUP", 10) * SCALE)
 REDIS_DOWN = max(3.0, env_f("SOAK_REDIS_DOWN", 15) * SCALE)
 BETWEEN = max(3.0, env_f("SOAK_BETWEEN", 10) * SCALE)
 PG_DOWN = max(3.0, env_f("SOAK_PG_DOWN", 10) * SCALE)
+REDIS_HANG = max(3.0, env_f("SOAK_REDIS_HANG", 10) * SCALE)
+PG_HANG = max(3.0, env_f("SOAK_PG_HANG", 10) * SCALE)
 AFTER = max(6.0, env_f("SOAK_AFTER", 15) * SCALE)
-# not scaled: Muster takes over an unfinished Idempotency-Key after 60 s
-# (muster_store::ABANDONED_AFTER_SECS), so a retried write may legitimately wait that long
-SETTLE = env_f("SOAK_SETTLE", 75)
+# not scaled: how long retried writes still waiting when the load stops may go on. A write
+# whose key an outage left "in progress" (409 + Retry-After) should get through within
+# SOAK_RETRY_MAX of the outage's end; a binary that takes such a key over only after
+# muster_store::ABANDONED_AFTER_SECS (60 s) leaves it unresolved here (SOAK_SETTLE=75 waits it out)
+SETTLE = env_f("SOAK_SETTLE", 20)
+RETRY_MAX = env_f("SOAK_RETRY_MAX", 10)  # outage's end to a held write's 201, seconds
+RSS_GROWTH_MAX = env_f("SOAK_RSS_GROWTH_MAX", 64)  # MiB over the peak before the first fault
 WORKERS = int(os.environ.get("SOAK_WORKERS", 8))
 RATE = env_f("SOAK_RATE", 200)  # offered requests/s over all workers (0: as fast as they can)
 READ_PCT = env_f("SOAK_READ_PCT", 80)
@@ -59,6 +86,12 @@ RECOVERY_MAX = env_f("SOAK_RECOVERY_MAX", 5)  # the issue's bound, seconds
 PG_STOP_MODE = os.environ.get("SOAK_PG_STOP_MODE", "immediate")
 HTTP_TIMEOUT = env_f("SOAK_HTTP_TIMEOUT", 15)
 ACQUIRE_TIMEOUT = os.environ.get("SOAK_DB_ACQUIRE_TIMEOUT", "1s")
+STATEMENT_TIMEOUT = os.environ.get("SOAK_DB_STATEMENT_TIMEOUT", "2s")
+# how soon a request must be answered while PostgreSQL hangs: a connection from the pool,
+# one store operation and the half second Muster waits past the statement timeout
+# (MUSTER_DB_STATEMENT_TIMEOUT), and 1 s of slack for a busy machine
+HANG_BOUND = duration_s(ACQUIRE_TIMEOUT) + duration_s(STATEMENT_TIMEOUT) + 0.5 + 1.0
+RSS_EVERY = 0.5
 # what the writes create, by weight: volunteers (unique e-mail), attendances (unique event and
 # volunteer pair) and events (nothing unique but the title this script gives: duplicates show)
 MIX = {k: float(v) for k, v in (kv.split("=") for kv in
@@ -261,6 +294,168 @@ class Redis:
             self.proc.wait()
 
 
+class HangProxy:
+    """A TCP proxy on a free port of 127.0.0.1 in front of a server there (PostgreSQL, Redis).
+
+    It forwards bytes both ways, a thread per direction of each connection. hang() black-holes
+    it: nothing is forwarded either way and no connection is closed; what a side sends is
+    held (a pump keeps the one chunk it read, the rest waits in the kernel's buffers) and a new
+    connection is accepted but not connected upstream. resume() forwards what was held and
+    carries on; connections accepted meanwhile are connected then (one whose client gave up
+    meanwhile is just closed). An end of stream is forwarded like data (after what was sent
+    before it, so not while hung), an error closes both sides. When the server refuses the
+    upstream connection (stopped or killed) the client's connection is reset."""
+
+    def __init__(self, name, upstream_port):
+        self.name = name
+        self.upstream = ("127.0.0.1", upstream_port)
+        self.flowing = threading.Event()
+        self.flowing.set()
+        self.closed = False
+        self.lock = threading.Lock()
+        self.socks = set()
+        self.pairs = 0  # connections open through the proxy (or accepted and waiting)
+        self.stats = {"accepted": 0, "held_connects": 0, "given_up_while_held": 0, "upstream_refused": 0,
+                      "max_open": 0, "bytes": 0}
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(256)
+        self.lsock.settimeout(0.2)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._accept, name=f"proxy-{name}", daemon=True).start()
+
+    def hang(self):
+        self.flowing.clear()
+
+    def resume(self):
+        self.flowing.set()
+
+    def close(self):
+        self.closed = True
+        self.flowing.set()
+        with self.lock:
+            socks = list(self.socks)
+        for sk in [self.lsock] + socks:
+            try:
+                sk.close()
+            except OSError:
+                pass
+
+    def _track(self, sk):
+        with self.lock:
+            self.socks.add(sk)
+
+    def _drop(self, *socks):
+        for sk in socks:
+            with self.lock:
+                self.socks.discard(sk)
+            try:
+                sk.close()
+            except OSError:
+                pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                c, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(None)
+            with self.lock:
+                self.stats["accepted"] += 1
+                self.pairs += 1
+                self.stats["max_open"] = max(self.stats["max_open"], self.pairs)
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def _gave_up(sk):
+        """True when the client closed (or reset) a connection we hold, unread data or not."""
+        try:
+            p = select.poll()
+            p.register(sk, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            return bool(p.poll(0))
+        except (OSError, ValueError):
+            return True
+
+    def _serve(self, c):
+        self._track(c)
+        u = None
+        try:
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if not self.flowing.is_set():
+                with self.lock:
+                    self.stats["held_connects"] += 1
+                while not self.flowing.wait(0.1):
+                    if self._gave_up(c):
+                        with self.lock:
+                            self.stats["given_up_while_held"] += 1
+                        return
+            if self.closed:
+                return
+            try:
+                u = socket.create_connection(self.upstream, timeout=5)
+            except OSError:
+                with self.lock:
+                    self.stats["upstream_refused"] += 1
+                # a reset on close: as near to "connection refused" as an accepted connection gets
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                return
+        except OSError:
+            return
+        finally:
+            if u is None:
+                with self.lock:
+                    self.pairs -= 1
+                self._drop(c)
+        u.settimeout(None)
+        u.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._track(u)
+        pair = {"done": 0, "lock": threading.Lock()}
+        threading.Thread(target=self._pump, args=(c, u, pair), daemon=True).start()
+        self._pump(u, c, pair)
+
+    def _pump(self, src, dst, pair):
+        clean = False
+        try:
+            while True:
+                try:
+                    data = src.recv(65536)
+                except OSError:
+                    data = None  # reset: forwarded as a close of both sides
+                while not self.flowing.wait(0.5):  # black-holed: hold it
+                    pass
+                if self.closed or not data:
+                    clean = data == b""
+                    break
+                dst.sendall(data)
+                with self.lock:
+                    self.stats["bytes"] += len(data)
+        except OSError:
+            pass
+        finally:
+            with pair["lock"]:
+                pair["done"] += 1
+                last = pair["done"] == 2
+            try:
+                if clean and not last:
+                    dst.shutdown(socket.SHUT_WR)  # the end of this direction, as usual
+            except OSError:
+                pass
+            if not clean and not last:
+                for sk in (src, dst):  # an error: both sides close (this wakes the other pump)
+                    try:
+                        sk.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+            if last:
+                with self.lock:
+                    self.pairs -= 1
+                self._drop(src, dst)
+
+
 class Muster:
     def __init__(self, name, env, rundir):
         self.name = name
@@ -309,6 +504,14 @@ class Muster:
             self.exit_code = self.proc.returncode
 
 
+def binary_has(path, needle):
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return m.find(needle) >= 0
+    except (OSError, ValueError):
+        return None
+
+
 def tail(path, n=5):
     try:
         return " | ".join(open(path).read().strip().splitlines()[-n:])
@@ -333,6 +536,10 @@ class Client:
         reused = self.conn is not None
         if self.conn is None:
             self.conn = http.client.HTTPConnection("127.0.0.1", self.inst.port, timeout=HTTP_TIMEOUT)
+        global IN_FLIGHT, MAX_IN_FLIGHT
+        with REQ_LOCK:
+            IN_FLIGHT += 1
+            MAX_IN_FLIGHT = max(MAX_IN_FLIGHT, IN_FLIGHT)
         try:
             self.conn.request(method, path, body=body, headers=hdrs)
             r = self.conn.getresponse()
@@ -344,6 +551,9 @@ class Client:
         except (OSError, http.client.HTTPException) as e:
             self.close()
             return None, {}, b"", f"{type(e).__name__}: {e}" + (" (reused connection)" if reused else "")
+        finally:
+            with REQ_LOCK:
+                IN_FLIGHT -= 1
 
     def close(self):
         if self.conn is not None:
@@ -354,13 +564,16 @@ class Client:
         self.conn = None
 
 
-REQS = []  # every request: dict(t0, t1, inst, op, status, err, rid, key)
+REQS = []  # every request: dict(t0, t1, inst, op, status, err, rid, key[, ctype])
 REQ_LOCK = threading.Lock()
+IN_FLIGHT = MAX_IN_FLIGHT = 0  # requests sent and not yet answered, over every client
 
 
 def record(t0, t1, inst, op, status, err, hdrs, key=None):
     r = {"t0": round(t0, 4), "t1": round(t1, 4), "inst": inst.name, "op": op, "status": status, "err": err,
          "rid": hdrs.get("x-request-id"), "key": key}
+    if status and status >= 400:
+        r["ctype"] = hdrs.get("content-type")
     with REQ_LOCK:
         REQS.append(r)
     return r
@@ -369,7 +582,7 @@ def record(t0, t1, inst, op, status, err, hdrs, key=None):
 # ------------------------------------------------------------------ logical writes
 class Write:
     __slots__ = ("key", "kind", "path", "body", "email", "title", "attempts", "outcome", "id", "ack_t", "ack_inst",
-                 "replayed", "due", "detail", "first_t", "event_id", "volunteer_id", "held")
+                 "replayed", "due", "detail", "first_t", "event_id", "volunteer_id", "held", "held_t")
 
     def __init__(self, key, kind, path, body):
         self.key, self.kind, self.path, self.body = key, kind, path, body
@@ -381,6 +594,7 @@ class Write:
         self.due = 0.0
         self.first_t = None
         self.held = 0  # answers "409: this key is still being processed"
+        self.held_t = []  # when each of those answers came
 
 
 class Load:
@@ -470,6 +684,7 @@ class Load:
             retry_in = min(0.1 * 2 ** (n - 1), 1.0) * (0.5 + self.rng.random())
         elif status == 409 and "retry-after" in h:  # the same key still being processed
             w.held += 1
+            w.held_t.append(round(t1, 3))
             try:
                 retry_in = max(0.2, float(h["retry-after"]))
             except ValueError:
@@ -567,6 +782,35 @@ def ready_poller(inst, stop):
     c.close()
 
 
+def proc_sample(pid):
+    """(VmRSS in KiB, threads, open file descriptors) of a process, or None once it is gone."""
+    try:
+        rss = threads = None
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1])
+                elif line.startswith("Threads:"):
+                    threads = int(line.split()[1])
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        return rss, threads, fds
+    except (OSError, ValueError):
+        return None
+
+
+def rss_sampler(instances, proxies, stop, out):
+    """Every RSS_EVERY s for the whole soak: each instance's RSS, threads and descriptors, and
+    the connections open through each proxy."""
+    while not stop.is_set():
+        t = now()
+        for inst in instances:
+            got = proc_sample(inst.proc.pid)
+            if got and got[0] is not None:
+                out.append({"t": round(t, 3), "inst": inst.name, "rss_kib": got[0], "threads": got[1],
+                            "fds": got[2], **{f"{p.name}_conns": p.pairs for p in proxies}})
+        stop.wait(RSS_EVERY)
+
+
 # ------------------------------------------------------------------ setup helpers
 def api(client, method, path, body, expect=201, tries=50):
     last = None
@@ -616,15 +860,23 @@ def transitions(samples):
     return out
 
 
-def analyse(marks, load, instances, db, duration):
+def analyse(marks, load, instances, db, duration, rss, proxies):
     w_start = marks["pg_stop"]
     pg_up = marks["pg_up"]
     w_end = pg_up + RECOVERY_MAX
-    in_window = lambda r: r["t0"] <= w_end and r["t1"] >= w_start  # overlaps the outage window
+    rh, rr = marks["redis_hang"], marks["redis_resume"]  # Redis black-holed .. resumed
+    ph, pr = marks["pg_hang"], marks["pg_resume"]  # PostgreSQL black-holed .. resumed
+    # PostgreSQL's outages: (begins, PostgreSQL back); a window adds SOAK_RECOVERY_MAX to the end
+    outages = [(w_start, pg_up), (ph, pr)]
+    windows = [(a, b + RECOVERY_MAX) for a, b in outages]
+    overlaps = lambda r, a, b: r["t0"] <= b and r["t1"] >= a
+    in_window = lambda r: any(overlaps(r, a, b) for a, b in windows)  # overlaps an outage window
 
     phases = [("warm-up", 0, marks["redis_kill"]), ("Redis down", marks["redis_kill"], marks["redis_up"]),
               ("Redis back", marks["redis_up"], marks["pg_stop"]), ("PostgreSQL down", marks["pg_stop"], pg_up),
-              ("PostgreSQL back", pg_up, marks["load_stop"]), ("settle (retries only)", marks["load_stop"], 1e9)]
+              ("PostgreSQL back", pg_up, rh), ("Redis black-holed", rh, rr), ("Redis resumed", rr, ph),
+              ("PostgreSQL black-holed", ph, pr), ("PostgreSQL resumed", pr, marks["load_stop"]),
+              ("settle (retries only)", marks["load_stop"], 1e9)]
     reqs = sorted(REQS, key=lambda r: r["t0"])
     phase_rows = []
     for name, a, b in phases + [("all", 0, 1e9)]:
@@ -653,8 +905,38 @@ def analyse(marks, load, instances, db, duration):
     for r in reqs:
         k = str(r["status"] or "no answer")
         status_counts[k] = status_counts.get(k, 0) + 1
-    after_up = [r for r in bad if r["t1"] >= pg_up]
+    after_up = [r for r in bad if pg_up <= r["t1"] < rh]
     last_5xx_after_up = max((r["t1"] - pg_up for r in after_up), default=None)
+    last_5xx_after_resume = max((r["t1"] - pr for r in bad if r["t1"] >= pr), default=None)
+
+    # ---- the hangs
+    lat_of = lambda rs: [r["t1"] - r["t0"] for r in rs]
+    r_rs = [r for r in reqs if overlaps(r, rh, rr)]
+    r_lat = lat_of(r_rs)
+    redis_hang = {
+        "from_s": round(rh, 3), "to_s": round(rr, 3), "requests": len(r_rs),
+        "5xx": sum(1 for r in r_rs if r["status"] and r["status"] >= 500),
+        "no_answer": sum(1 for r in r_rs if not r["status"]),
+        "p50_ms": ms(pct(r_lat, 50)), "p99_ms": ms(pct(r_lat, 99)), "max_ms": ms(max(r_lat, default=None)),
+        "examples": [r for r in r_rs if not r["status"] or r["status"] >= 500][:10],
+    }
+    p_rs = [r for r in reqs if overlaps(r, ph, pr)]
+    p_fail = [r for r in p_rs if not r["status"] or r["status"] >= 500]
+    p_not503 = [r for r in p_fail if r["status"] and (r["status"] != 503 or not (r.get("ctype") or "").startswith(
+        "application/problem+json"))]
+    p_slow = [r for r in p_rs if r["status"] and r["t1"] - r["t0"] > HANG_BOUND]
+    first_503 = min((r["t1"] for r in p_rs if r["status"] == 503 and r["t1"] >= ph), default=None)
+    pg_hang = {
+        "from_s": round(ph, 3), "to_s": round(pr, 3), "bound_s": HANG_BOUND, "requests": len(p_rs),
+        "2xx": sum(1 for r in p_rs if r["status"] and r["status"] < 300),
+        "503_problem": sum(1 for r in p_fail if r["status"] and r not in p_not503),
+        "other_5xx": len(p_not503), "no_answer": sum(1 for r in p_fail if not r["status"]),
+        "over_bound": len(p_slow),
+        "failed_p99_ms": ms(pct(lat_of(p_fail), 99)), "failed_max_ms": ms(max(lat_of(p_fail), default=None)),
+        "all_p99_ms": ms(pct(lat_of(p_rs), 99)), "all_max_ms": ms(max(lat_of(p_rs), default=None)),
+        "first_503_after_start_s": None if first_503 is None else round(first_503 - ph, 3),
+        "examples": (p_not503 + [r for r in p_fail if not r["status"]] + p_slow)[:10],
+    }
 
     # ---- writes against the database
     vol_rows = {email: vid for vid, email in db["volunteers"]}
@@ -693,7 +975,18 @@ def analyse(marks, load, instances, db, duration):
     resolve_times = [w.ack_t - w.first_t for w in load.writes if w.outcome == "acked" and len(w.attempts) > 1]
     # writes whose key stayed "in progress" (409) although nothing was running it any more
     held = [w for w in load.writes if w.held]
-    held_after_up = [(w.ack_t if w.ack_t is not None else now()) - pg_up for w in held]
+    # ... after an outage: from the outage's end (PostgreSQL back) to the write's 201, for each
+    # write with a 409 "in progress" between an outage's end and the next outage's beginning
+    held_after = []  # (write, outage end, seconds to its 201 or None)
+    for w in held:
+        for i, (_, end) in enumerate(outages):
+            nxt = outages[i + 1][0] if i + 1 < len(outages) else 1e9
+            if any(end <= t < nxt for t in w.held_t):
+                held_after.append((w, end, None if w.outcome != "acked" else w.ack_t - end))
+                break
+    held_after_s = [x for _, _, x in held_after if x is not None]
+    held_slowest_first = sorted(held_after, key=lambda h: -(1e9 if h[2] is None else h[2]))
+    held_unacked = sum(1 for _, _, x in held_after if x is None)
 
     # capacity: seats held never exceed an event's capacity
     over = []
@@ -706,13 +999,24 @@ def analyse(marks, load, instances, db, duration):
     ready = {}
     for inst in instances:
         s = inst.ready
-        outside = [x for x in s if x[2] != 200 and not (x[0] <= w_end and x[1] >= w_start)]
+        outside = [x for x in s if x[2] != 200 and not any(x[0] <= b and x[1] >= a for a, b in windows)]
         redis_phase = [x for x in s if marks["redis_kill"] <= x[0] and x[1] <= marks["redis_up"]]
         in_pg = [x for x in s if w_start <= x[0] and x[1] <= pg_up]
         rec = next((x[1] - pg_up for x in s if x[1] >= pg_up and x[2] == 200), None)
         wrec = min((r["t1"] - pg_up for r in reqs
                     if r["inst"] == inst.name and r["status"] == 201 and r["t1"] >= pg_up), default=None)
         first_503 = next((x[1] - w_start for x in s if x[1] >= w_start and x[2] == 503), None)
+        # the hangs: polls sent while Redis was black-holed; the first 503 once PostgreSQL was
+        r_polls = [x for x in s if rh <= x[0] < rr]
+        p_polls = [x for x in s if ph <= x[0] < pr]
+        p_first_503 = next((x[1] - ph for x in s if x[1] >= ph and x[2] == 503), None)
+        r_rec = next((x[1] - rr for x in s if x[1] >= rr and x[2] == 200 and x[3] == "ready"), None)
+        p_rec = next((x[1] - pr for x in s if x[1] >= pr and x[2] == 200), None)
+        # a write sent after the resume (one held through the hang and answered then proves little)
+        first_201 = lambda t: min((r["t1"] - t for r in reqs if r["inst"] == inst.name and r["status"] == 201
+                                   and r["t0"] >= t), default=None)
+        r_wrec, p_wrec = first_201(rr), first_201(pr)
+        rnd = lambda v: None if v is None else round(v, 3)
         ready[inst.name] = {
             "polls": len(s),
             "transitions": [{"t_s": round(t, 2), "status": st, "detail": b} for t, st, b in transitions(s)],
@@ -726,6 +1030,14 @@ def analyse(marks, load, instances, db, duration):
             "first_503_after_pg_stop_s": None if first_503 is None else round(first_503, 3),
             "ready_recovery_s": None if rec is None else round(rec, 3),
             "write_recovery_s": None if wrec is None else round(wrec, 3),
+            "redis_hang_polls": len(r_polls),
+            "redis_hang_not_200": sum(1 for x in r_polls if x[2] != 200),
+            "redis_hang_max_ms": ms(max((x[1] - x[0] for x in r_polls), default=None)),
+            "redis_resume_ready_s": rnd(r_rec), "redis_resume_write_s": rnd(r_wrec),
+            "pg_hang_polls": len(p_polls),
+            "pg_hang_503": sum(1 for x in p_polls if x[2] == 503),
+            "pg_hang_first_503_s": rnd(p_first_503),
+            "pg_resume_ready_s": rnd(p_rec), "pg_resume_write_s": rnd(p_wrec),
             "exit_code_on_sigterm": inst.exit_code,
         }
 
@@ -733,16 +1045,51 @@ def analyse(marks, load, instances, db, duration):
         return [{"t0_s": r["t0"], "t1_s": r["t1"], "inst": r["inst"], "op": r["op"], "status": r["status"],
                  "err": r["err"], "request_id": r["rid"], "key": r["key"]} for r in rs[:20]]
 
+    # ---- memory: each instance's RSS during the hangs (until SOAK_RECOVERY_MAX after the resume,
+    # when what was held is let go) against its peak before the first fault
+    mib = lambda kib: None if kib is None else round(kib / 1024, 1)
+    memory = {}
+    for inst in instances:
+        xs = [x for x in rss if x["inst"] == inst.name]
+        before = [x for x in xs if x["t"] < marks["redis_kill"]]
+        base = max((x["rss_kib"] for x in before), default=None)
+        m = {"samples": len(xs), "before_first_fault_peak_mib": mib(base),
+             "soak_peak_mib": mib(max((x["rss_kib"] for x in xs), default=None)),
+             "last_mib": mib(xs[-1]["rss_kib"] if xs else None),
+             "threads_before_max": max((x["threads"] for x in before), default=None),
+             "fds_before_max": max((x["fds"] for x in before), default=None)}
+        for name, a, b in (("redis_hang", rh, rr + RECOVERY_MAX), ("pg_hang", ph, pr + RECOVERY_MAX)):
+            hs = [x for x in xs if a <= x["t"] <= b]
+            peak = max((x["rss_kib"] for x in hs), default=None)
+            m[f"{name}_peak_mib"] = mib(peak)
+            m[f"{name}_growth_mib"] = None if peak is None or base is None else round((peak - base) / 1024, 1)
+            m[f"{name}_threads_max"] = max((x["threads"] for x in hs), default=None)
+            m[f"{name}_fds_max"] = max((x["fds"] for x in hs), default=None)
+            for px in proxies:
+                m[f"{name}_{px.name}_conns_max"] = max((x.get(f"{px.name}_conns", 0) for x in hs), default=None)
+        memory[inst.name] = m
+    growths = [m[k] for m in memory.values() for k in ("redis_hang_growth_mib", "pg_hang_growth_mib")]
+
     redis_writes = sum(1 for r in reqs if r["status"] == 201 and marks["redis_kill"] <= r["t1"] < marks["redis_up"])
     fig = {
         "window": {"pg_stop_s": round(w_start, 3), "pg_up_s": round(pg_up, 3), "grace_s": RECOVERY_MAX,
                    "end_s": round(w_end, 3)},
+        "windows": [{"from_s": round(a, 3), "postgres_back_s": round(b, 3), "to_s": round(b + RECOVERY_MAX, 3),
+                     "what": what} for (a, b), what in zip(outages, ("stopped", "black-holed"))],
+        "redis_hang": {**redis_hang, "examples": ex(redis_hang["examples"])},
+        "pg_hang": {**pg_hang, "examples": ex(pg_hang["examples"])},
+        "memory": memory,
+        "client": {"max_in_flight": MAX_IN_FLIGHT, "bound": WORKERS + len(instances),
+                   "note": f"{WORKERS} workers and {len(instances)} /ready pollers, one request at a time each"},
+        "proxies": {px.name: dict(px.stats) for px in proxies},
         "phases": phase_rows,
         "status_counts": status_counts,
         "errors": {"5xx_in_window": len(five_in), "5xx_outside_window": len(five_out),
                    "no_answer_in_window": len(bad_in) - len(five_in), "no_answer_outside_window": len(noans_out),
                    "500_in_window": sum(1 for r in five_in if r["status"] == 500),
                    "last_error_after_pg_up_s": None if last_5xx_after_up is None else round(last_5xx_after_up, 3),
+                   "last_error_after_pg_resume_s": None if last_5xx_after_resume is None
+                   else round(last_5xx_after_resume, 3),
                    "outside_window_examples": ex(bad_out)},
         "writes": {"logical": len(load.writes), "attempts": attempts_all, "retried": retried,
                    "acked": len(acked), "acked_replayed": sum(1 for w in acked if w.replayed),
@@ -750,10 +1097,17 @@ def analyse(marks, load, instances, db, duration):
                    "duplicates": len(dup), "duplicate_examples": dup[:20],
                    "unacked_but_stored": unacked_stored,
                    "held_by_unfinished_key": len(held),
-                   "held_resolved_after_pg_up_max_s": round(max(held_after_up), 3) if held_after_up else None,
+                   "held_after_an_outage": len(held_after),
+                   "held_after_an_outage_unacked": held_unacked,
+                   "held_resolved_after_outage_end_max_s": round(max(held_after_s), 3) if held_after_s else None,
+                   "held_resolved_after_outage_end_p50_s": round(pct(held_after_s, 50), 3) if held_after_s else None,
                    "held_examples": [{"key": w.key, "kind": w.kind, "outcome": w.outcome, "409s": w.held,
-                                      "first_attempt_s": w.attempts[0][0], "first_answer": w.attempts[0][2]}
-                                     for w in held][:10],
+                                      "first_attempt_s": w.attempts[0][0], "first_answer": w.attempts[0][2],
+                                      "outage_end_s": round(end, 3),
+                                      "acked_after_end_s": None if x is None else round(x, 3),
+                                      "attempts": w.attempts if len(w.attempts) <= 6
+                                      else w.attempts[:4] + w.attempts[-2:]}
+                                     for w, end, x in held_slowest_first][:10],
                    "acked_during_redis_outage": redis_writes,
                    "max_attempts": max((len(w.attempts) for w in load.writes), default=0),
                    "retried_write_p50_s": None if not resolve_times else round(pct(resolve_times, 50), 3),
@@ -775,22 +1129,60 @@ def analyse(marks, load, instances, db, duration):
     crit = [
         ("0 acknowledged writes lost", len(lost) == 0, f"{len(lost)} lost of {len(acked)} acknowledged"),
         ("no duplicate rows for one Idempotency-Key", len(dup) == 0, f"{len(dup)} duplicated"),
-        ("no 5xx outside the PostgreSQL outage window", len(five_out) == 0,
-         f"{len(five_out)} outside, {len(five_in)} inside [{w_start:.1f}s, {w_end:.1f}s]"),
-        ("every request answered outside the window", len(noans_out) == 0, f"{len(noans_out)} without an answer"),
+        ("no 5xx outside the PostgreSQL outage windows", len(five_out) == 0,
+         f"{len(five_out)} outside, {len(five_in)} inside "
+         + " and ".join(f"[{a:.1f}s, {b:.1f}s]" for a, b in windows)),
+        ("every request answered outside the windows", len(noans_out) == 0, f"{len(noans_out)} without an answer"),
         ("/ready 200 \"degraded\" while Redis is down, on both",
          all(v["redis_down_200_degraded"] > 0 and v["redis_down_not_200"] == 0 for v in ready.values()),
          ", ".join(f"{k}: {v['redis_down_200_degraded']}/{v['redis_down_polls']} degraded, "
                    f"{v['redis_down_not_200']} not 200" for k, v in ready.items())),
         ("/ready 503 while PostgreSQL is down, on both", all(v["pg_down_503"] > 0 for v in ready.values()),
          ", ".join(f"{k}: {v['pg_down_503']}/{v['pg_down_polls']}" for k, v in ready.items())),
-        ("/ready never 503 outside the window", all(v["non200_outside_window"] == 0 for v in ready.values()),
+        ("/ready never 503 outside the windows", all(v["non200_outside_window"] == 0 for v in ready.values()),
          ", ".join(f"{k}: {v['non200_outside_window']}" for k, v in ready.items())),
         (f"/ready 200 on both within {RECOVERY_MAX:g} s of PostgreSQL returning",
          all(x is not None and x <= RECOVERY_MAX for x in rec_ready), f"{rec_ready} s"),
         (f"a write acknowledged by both within {RECOVERY_MAX:g} s of PostgreSQL returning",
          all(x is not None and x <= RECOVERY_MAX for x in rec_write), f"{rec_write} s"),
         ("writes acknowledged while Redis is down", redis_writes > 0, f"{redis_writes}"),
+        ("Redis black-holed: no 5xx, every request answered",
+         redis_hang["requests"] > 0 and redis_hang["5xx"] == 0 and redis_hang["no_answer"] == 0,
+         f"{redis_hang['requests']} requests, {redis_hang['5xx']} 5xx, {redis_hang['no_answer']} without an answer; "
+         f"p99 {redis_hang['p99_ms']} ms, max {redis_hang['max_ms']} ms"),
+        ("/ready 200 while Redis is black-holed, on both",
+         all(v["redis_hang_polls"] > 0 and v["redis_hang_not_200"] == 0 for v in ready.values()),
+         ", ".join(f"{k}: {v['redis_hang_not_200']}/{v['redis_hang_polls']} not 200 (slowest "
+                   f"{v['redis_hang_max_ms']} ms)" for k, v in ready.items())),
+        (f"PostgreSQL black-holed: every request answered within {HANG_BOUND:g} s, its 5xx 503 problems",
+         pg_hang["requests"] > 0 and pg_hang["no_answer"] == 0 and pg_hang["other_5xx"] == 0
+         and pg_hang["over_bound"] == 0,
+         f"{pg_hang['requests']} requests: {pg_hang['no_answer']} without an answer, {pg_hang['over_bound']} "
+         f"over {HANG_BOUND:g} s, {pg_hang['503_problem']} 503 problems, {pg_hang['other_5xx']} other 5xx; "
+         f"failed p99 {pg_hang['failed_p99_ms']} ms max {pg_hang['failed_max_ms']} ms; first 503 "
+         f"{pg_hang['first_503_after_start_s']} s after the start"),
+        (f"/ready 503 within {HANG_BOUND:g} s of PostgreSQL's black hole, on both",
+         all(v["pg_hang_first_503_s"] is not None and v["pg_hang_first_503_s"] <= HANG_BOUND for v in ready.values()),
+         ", ".join(f"{k}: {v['pg_hang_first_503_s']} s" for k, v in ready.items())),
+        (f"RSS growth during the hangs under {RSS_GROWTH_MAX:g} MiB",
+         bool(growths) and all(g is not None and g < RSS_GROWTH_MAX for g in growths),
+         ", ".join(f"{k}: +{m['redis_hang_growth_mib']} MiB (Redis), +{m['pg_hang_growth_mib']} MiB (PostgreSQL) over "
+                   f"{m['before_first_fault_peak_mib']} MiB" for k, m in memory.items())
+         + f"; client at most {MAX_IN_FLIGHT} requests in flight (bounded: {WORKERS + len(instances)})"),
+        (f"/ready 200 \"ready\" and a write acknowledged on both within {RECOVERY_MAX:g} s of Redis resuming",
+         all(v[k] is not None and v[k] <= RECOVERY_MAX for v in ready.values()
+             for k in ("redis_resume_ready_s", "redis_resume_write_s")),
+         ", ".join(f"{k}: /ready {v['redis_resume_ready_s']} s, 201 {v['redis_resume_write_s']} s"
+                   for k, v in ready.items())),
+        (f"/ready 200 and a write acknowledged on both within {RECOVERY_MAX:g} s of PostgreSQL resuming",
+         all(v[k] is not None and v[k] <= RECOVERY_MAX for v in ready.values()
+             for k in ("pg_resume_ready_s", "pg_resume_write_s")),
+         ", ".join(f"{k}: /ready {v['pg_resume_ready_s']} s, 201 {v['pg_resume_write_s']} s"
+                   for k, v in ready.items())),
+        (f"a write held by a key left in progress acknowledged within {RETRY_MAX:g} s of the outage's end",
+         held_unacked == 0 and all(x < RETRY_MAX for x in held_after_s),
+         f"{len(held_after)} writes held after an outage; slowest "
+         + (f"{max(held_after_s):.2f} s" if held_after_s else "-") + f", {held_unacked} never acknowledged"),
         ("every retried write resolved", outcomes.get("unresolved", 0) == 0,
          f"{outcomes.get('unresolved', 0)} still unanswered after the {SETTLE:g} s settle"),
         ("no unexpected 4xx, no acknowledged row unreadable", len(load.issues) == 0, f"{len(load.issues)}"),
@@ -806,11 +1198,16 @@ def print_figures(fig, info):
     p()
     p(f"Fault soak {info['run']}  ({info['muster_version']}; {info['machine']})")
     p(f"timeline: warm-up {WARMUP:g}s, Redis killed {REDIS_DOWN:g}s, then {BETWEEN:g}s, PostgreSQL stopped "
-      f"({PG_STOP_MODE}) {PG_DOWN:g}s, then {AFTER:g}s; {WORKERS} workers at {RATE:g} req/s offered, "
-      f"{READ_PCT:g}% reads; 2 instances")
+      f"({PG_STOP_MODE}) {PG_DOWN:g}s, then {BETWEEN:g}s, Redis black-holed {REDIS_HANG:g}s, then {BETWEEN:g}s, "
+      f"PostgreSQL black-holed {PG_HANG:g}s, then {AFTER:g}s; {WORKERS} workers at {RATE:g} req/s offered, "
+      f"{READ_PCT:g}% reads; 2 instances; acquire timeout {ACQUIRE_TIMEOUT}, statement timeout {STATEMENT_TIMEOUT}"
+      + ("" if info["config"]["binary_knows_db_statement_timeout"] else " (not known to this binary)"))
     w = fig["window"]
     p(f"outage window: {w['pg_stop_s']}s (stop issued) .. {w['pg_up_s']}s (PostgreSQL accepting) "
       f"+ {w['grace_s']:g}s = {w['end_s']}s")
+    w = fig["windows"][1]
+    p(f"outage window: {w['from_s']}s (black hole) .. {w['postgres_back_s']}s (resumed) "
+      f"+ {RECOVERY_MAX:g}s = {w['to_s']}s")
     p()
     cols = ["phase", "requests", "2xx", "4xx", "5xx", "no_answer", "writes_201", "p50_ms", "p99_ms", "p99_2xx_ms",
             "p50_5xx_ms"]
@@ -829,9 +1226,13 @@ def print_figures(fig, info):
     p(f"writes: {wr['logical']} logical ({wr['by_kind']}), {wr['attempts']} attempts, {wr['retried']} retried "
       f"(max {wr['max_attempts']} attempts, retried p50 {wr['retried_write_p50_s']}s max {wr['retried_write_max_s']}s); "
       f"acked {wr['acked']} ({wr['acked_replayed']} replayed); outcomes {wr['outcomes']}")
-    p(f"        held by a key left 'in progress' (409 + Retry-After): {wr['held_by_unfinished_key']} writes"
-      + (f", the last resolved {wr['held_resolved_after_pg_up_max_s']}s after PostgreSQL returned"
-         if wr['held_by_unfinished_key'] else ""))
+    p(f"        held by a key left 'in progress' (409 + Retry-After): {wr['held_by_unfinished_key']} writes, "
+      f"{wr['held_after_an_outage']} after an outage"
+      + (f", acknowledged {wr['held_resolved_after_outage_end_p50_s']}s (p50) .. "
+         f"{wr['held_resolved_after_outage_end_max_s']}s (max) after the outage's end"
+         if wr['held_resolved_after_outage_end_max_s'] is not None else "")
+      + (f", {wr['held_after_an_outage_unacked']} of them never acknowledged"
+         if wr['held_after_an_outage_unacked'] else ""))
     p(f"        LOST {wr['lost']}, duplicates {wr['duplicates']}, unacknowledged but stored {wr['unacked_but_stored']}, "
       f"acked during the Redis outage {wr['acked_during_redis_outage']}, idempotency keys left unfinished "
       f"{wr['idempotency_keys_unfinished']}; rows {wr['rows_in_db']}")
@@ -841,6 +1242,30 @@ def print_figures(fig, info):
         p(f"        recovery after PostgreSQL returned: /ready {r['ready_recovery_s']}s, first 201 "
           f"{r['write_recovery_s']}s; first 503 {r['first_503_after_pg_stop_s']}s after the stop; "
           f"exit on SIGTERM: {r['exit_code_on_sigterm']}")
+        p(f"        Redis black-holed: {r['redis_hang_not_200']}/{r['redis_hang_polls']} polls not 200 (slowest "
+          f"{r['redis_hang_max_ms']} ms); after the resume /ready \"ready\" {r['redis_resume_ready_s']}s, first 201 "
+          f"{r['redis_resume_write_s']}s")
+        p(f"        PostgreSQL black-holed: first 503 {r['pg_hang_first_503_s']}s after the start, "
+          f"{r['pg_hang_503']}/{r['pg_hang_polls']} polls 503; after the resume /ready 200 "
+          f"{r['pg_resume_ready_s']}s, first 201 {r['pg_resume_write_s']}s")
+    h = fig["redis_hang"]
+    p(f"Redis black-holed [{h['from_s']}s, {h['to_s']}s]: {h['requests']} requests, {h['5xx']} 5xx, "
+      f"{h['no_answer']} without an answer; latency p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, max {h['max_ms']} ms")
+    h = fig["pg_hang"]
+    p(f"PostgreSQL black-holed [{h['from_s']}s, {h['to_s']}s]: {h['requests']} requests, {h['2xx']} 2xx, "
+      f"{h['503_problem']} 503 problems, {h['other_5xx']} other 5xx, {h['no_answer']} without an answer, "
+      f"{h['over_bound']} answered after more than {h['bound_s']:g} s; failed: p99 {h['failed_p99_ms']} ms, max "
+      f"{h['failed_max_ms']} ms; all: p99 {h['all_p99_ms']} ms, max {h['all_max_ms']} ms; first 503 "
+      f"{h['first_503_after_start_s']}s after the start")
+    for name, m in fig["memory"].items():
+        p(f"memory {name}: RSS peak {m['before_first_fault_peak_mib']} MiB before the first fault, "
+          f"{m['redis_hang_peak_mib']} MiB Redis black-holed, {m['pg_hang_peak_mib']} MiB PostgreSQL black-holed, "
+          f"{m['soak_peak_mib']} MiB in all, {m['last_mib']} MiB at the end; threads {m['threads_before_max']} / "
+          f"{m['redis_hang_threads_max']} / {m['pg_hang_threads_max']}, descriptors {m['fds_before_max']} / "
+          f"{m['redis_hang_fds_max']} / {m['pg_hang_fds_max']} (before / Redis hang / PostgreSQL hang)")
+    c = fig["client"]
+    p(f"client: at most {c['max_in_flight']} requests in flight (bounded at {c['bound']}: {c['note']}); proxies: "
+      + "; ".join(f"{k} {v}" for k, v in fig["proxies"].items()))
     if fig["issues"]:
         p(f"issues ({fig['issue_count']}): " + json.dumps(fig["issues"][:5]))
     if e["outside_window_examples"]:
@@ -857,7 +1282,7 @@ def main():
     os.makedirs(RESULTS, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="muster-soak-")
     pg = redis = None
-    instances = []
+    instances, proxies, rss = [], [], []
     stop_ready = threading.Event()
     code = 2
     try:
@@ -870,14 +1295,26 @@ def main():
         redis = Redis(os.path.join(RESULTS, "redis.log"))
         redis.start()
         log(f"private Redis on 127.0.0.1:{redis.port} (pid {redis.proc.pid})")
+        # the instances reach both through a proxy that can hang (the checks here go direct)
+        pg_proxy, redis_proxy = HangProxy("postgres", pg.port), HangProxy("redis", redis.port)
+        proxies = [pg_proxy, redis_proxy]
+        log(f"proxies: PostgreSQL 127.0.0.1:{pg_proxy.port}, Redis 127.0.0.1:{redis_proxy.port}")
 
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("MUSTER_")}
         base_env.update({
-            "MUSTER_DATABASE_URL": pg.url(), "MUSTER_REDIS_URL": f"redis://127.0.0.1:{redis.port}",
+            "MUSTER_DATABASE_URL": f"postgres://postgres@127.0.0.1:{pg_proxy.port}/{DB}",
+            "MUSTER_REDIS_URL": f"redis://127.0.0.1:{redis_proxy.port}",
             "MUSTER_JWT_SECRET": JWT_SECRET, "MUSTER_RATE_LIMIT": "100000/s",
-            "MUSTER_DB_ACQUIRE_TIMEOUT": ACQUIRE_TIMEOUT, "MUSTER_LISTEN": "127.0.0.1:0",
+            "MUSTER_DB_ACQUIRE_TIMEOUT": ACQUIRE_TIMEOUT, "MUSTER_DB_STATEMENT_TIMEOUT": STATEMENT_TIMEOUT,
+            "MUSTER_LISTEN": "127.0.0.1:0",
             "MUSTER_ADMIN_LISTEN": "127.0.0.1:0", "MUSTER_LOG": "info", "MUSTER_LOG_FORMAT": "json",
         })
+        # a binary from before that setting ignores the variable (unknown MUSTER_* variables are
+        # not an error); its settings table is in the binary, so look there
+        statement_known = binary_has(MUSTER, b"MUSTER_DB_STATEMENT_TIMEOUT")
+        if not statement_known:
+            log("this binary does not know MUSTER_DB_STATEMENT_TIMEOUT: PostgreSQL's hang is bounded "
+                "only by its other timeouts")
         mig = subprocess.run([MUSTER, "migrate"], env=base_env, cwd=tmp, capture_output=True, text=True, timeout=120)
         if mig.returncode != 0:
             raise SetupError(f"muster migrate failed: {mig.stderr.strip()[-500:]}")
@@ -916,6 +1353,7 @@ def main():
             log(name.replace("_", " "))
 
         pollers = [threading.Thread(target=ready_poller, args=(i, stop_ready), daemon=True) for i in instances]
+        pollers.append(threading.Thread(target=rss_sampler, args=(instances, proxies, stop_ready, rss), daemon=True))
         workers = [threading.Thread(target=load.worker, args=(i,), daemon=True) for i in range(WORKERS)]
         reset_clock()
         for t in pollers + workers:
@@ -945,6 +1383,20 @@ def main():
         # looks every 0.1 s, so its return may be later
         marks["pg_up"] = min(back.get("t", marks["pg_ctl_start_returned"]), marks["pg_ctl_start_returned"])
         log(f"pg up (accepting sessions from +{marks['pg_up']:.3f}s)")
+        time.sleep(BETWEEN)
+        # faults that hang: nothing forwarded, nothing closed (the mark comes first: the hang
+        # begins after it; the resume's mark too: the outage ends after it, never before)
+        mark("redis_hang")
+        redis_proxy.hang()
+        time.sleep(REDIS_HANG)
+        mark("redis_resume")
+        redis_proxy.resume()
+        time.sleep(BETWEEN)
+        mark("pg_hang")
+        pg_proxy.hang()
+        time.sleep(PG_HANG)
+        mark("pg_resume")
+        pg_proxy.resume()
         time.sleep(AFTER)
         load.settle_deadline = now() + SETTLE
         load.stop.set()
@@ -969,14 +1421,18 @@ def main():
             "keys_unfinished": int(pg.psql(f"SELECT count(*) FROM idempotency_keys WHERE key LIKE 'soak-{RUN}-%' "
                                            "AND response IS NULL")[0][0]),
         }
-        fig = analyse(marks, load, instances, db, duration)
+        fig = analyse(marks, load, instances, db, duration, rss, proxies)
         machine = f"{os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}"
         info = {"run": RUN, "seed": SEED, "date_utc": STAMP, "muster_version": version, "machine": machine,
                 "muster_bin": MUSTER,
                 "config": {"scale": SCALE, "warmup_s": WARMUP, "redis_down_s": REDIS_DOWN, "between_s": BETWEEN,
-                           "pg_down_s": PG_DOWN, "after_s": AFTER, "settle_max_s": SETTLE, "workers": WORKERS,
+                           "pg_down_s": PG_DOWN, "redis_hang_s": REDIS_HANG, "pg_hang_s": PG_HANG,
+                           "after_s": AFTER, "settle_max_s": SETTLE, "workers": WORKERS,
                            "rate": RATE, "read_pct": READ_PCT, "mix": MIX, "recovery_max_s": RECOVERY_MAX,
+                           "retry_max_s": RETRY_MAX, "rss_growth_max_mib": RSS_GROWTH_MAX,
                            "pg_stop_mode": PG_STOP_MODE, "db_acquire_timeout": ACQUIRE_TIMEOUT,
+                           "db_statement_timeout": STATEMENT_TIMEOUT,
+                           "binary_knows_db_statement_timeout": statement_known, "hang_bound_s": HANG_BOUND,
                            "http_timeout_s": HTTP_TIMEOUT, "postgres_bin": pg.bin},
                 "marks_s": {k: round(v, 3) for k, v in marks.items()}, "duration_s": round(duration, 2),
                 "logs": RESULTS}
@@ -985,6 +1441,9 @@ def main():
         with open(os.path.join(RESULTS, "requests.jsonl"), "w") as f:
             for r in REQS:
                 f.write(json.dumps(r) + "\n")
+        with open(os.path.join(RESULTS, "rss.jsonl"), "w") as f:
+            for x in rss:
+                f.write(json.dumps(x) + "\n")
         with open(os.path.join(RESULTS, "ready.jsonl"), "w") as f:
             for inst in instances:
                 for s in inst.ready:
@@ -1005,6 +1464,8 @@ def main():
                 inst.terminate(timeout=10)
             except Exception as e:  # noqa: BLE001 - cleanup goes on
                 log(f"stopping muster {inst.name}: {e}")
+        for p in proxies:
+            p.close()
         if redis:
             redis.kill()
         if pg and pg.pid():
