@@ -68,7 +68,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
             // answer did not): release it once the database answers, or retries would get
             // 409 until it is abandoned.
             if matches!(e, muster_store::StoreError::Unavailable(_)) {
-                tokio::spawn(release_later(st.store.clone(), claim, claimed_at));
+                st.releases.add(claim, claimed_at);
             }
             ApiError::from(e).into_response()
         }
@@ -94,7 +94,7 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Err(e) = st.store.idempotency_abort(&claim).await {
                     tracing::warn!(error = %e, "could not release an idempotency key; retrying in the background");
-                    tokio::spawn(release_later(st.store.clone(), claim, claimed_at));
+                    st.releases.add(claim, claimed_at);
                 }
                 return resp;
             }
@@ -123,31 +123,105 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
 /// How long a release keeps looking for a claim after the database first answers it: a
 /// claim sent before an outage can reach the database after it, behind the release.
 const LATE_CLAIM: Duration = Duration::from_secs(5);
+/// Claims waiting to be released, at most; past it the oldest are left to be abandoned.
+const MAX_PENDING: usize = 10_000;
 
-/// Releases a claim whose release failed, or whose making went unanswered (the database
-/// was away when the request ended), once the database answers again, so retries go
-/// through within a second of recovery instead of waiting for the claim to be abandoned.
-/// The release names this attempt's token, so it can never free a claim another attempt
-/// holds. It is tried every second until it frees the claim, or for [`LATE_CLAIM`] after
-/// the database first answered without one there, or until the claim would be abandoned
-/// anyway (`ABANDONED_AFTER_SECS`), when any retry may take the key over.
-async fn release_later(store: std::sync::Arc<dyn muster_store::Store>, claim: Claim, claimed_at: Instant) {
-    let abandoned = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs());
-    let mut answered: Option<Instant> = None;
-    loop {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        if claimed_at.elapsed() >= abandoned {
-            tracing::info!("an idempotency key's claim is abandoned: the next retry takes it over");
-            return;
+/// Claims whose release failed, or whose making went unanswered (the database was away when
+/// their request ended), released once the database answers again, so retries go through
+/// within about a second of recovery instead of waiting for the claim to be abandoned.
+///
+/// One task works them all, once a second: during an outage that costs one attempt a second
+/// however many requests failed (a task each would try to connect hundreds of times a second,
+/// and after the outage compete with requests for the pool), and afterwards the releases run
+/// one after another on one connection. A release names its attempt's token, so it can never
+/// free a claim another attempt holds. Each is tried until it frees the claim, or for
+/// [`LATE_CLAIM`] after the database first answered without one there, or until the claim
+/// would be abandoned anyway (`ABANDONED_AFTER_SECS`), when any retry may take the key over.
+pub struct Releases {
+    store: std::sync::Arc<dyn muster_store::Store>,
+    pending: std::sync::Mutex<std::collections::VecDeque<Pending>>,
+    worker: std::sync::atomic::AtomicBool,
+}
+
+struct Pending {
+    claim: Claim,
+    claimed_at: Instant,
+    /// When the database first answered this release without freeing a claim.
+    answered: Option<Instant>,
+}
+
+impl Releases {
+    pub fn new(store: std::sync::Arc<dyn muster_store::Store>) -> std::sync::Arc<Releases> {
+        std::sync::Arc::new(Releases {
+            store,
+            pending: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            worker: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Releases `claim` in the background; its worker starts with the first one.
+    pub fn add(self: &std::sync::Arc<Self>, claim: Claim, claimed_at: Instant) {
+        {
+            let mut pending = self.lock();
+            if pending.len() >= MAX_PENDING {
+                pending.pop_front();
+                tracing::warn!("too many idempotency keys waiting for release; the oldest is left to be abandoned");
+            }
+            pending.push_back(Pending { claim, claimed_at, answered: None });
         }
-        // still unreachable: try again in a second
-        let Ok(released) = store.idempotency_abort(&claim).await else { continue };
-        if released {
-            tracing::info!("idempotency key released after the database came back");
-            return;
+        if !self.worker.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            tokio::spawn(Releases::work(std::sync::Arc::downgrade(self)));
         }
-        if answered.get_or_insert_with(Instant::now).elapsed() >= LATE_CLAIM {
-            return;
+    }
+
+    /// Claims waiting for release.
+    pub fn pending(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Pending>> {
+        self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn work(me: std::sync::Weak<Releases>) {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let Some(me) = me.upgrade() else { return };
+            me.pass().await;
+        }
+    }
+
+    /// One try at everything pending, stopping at the first the database does not answer.
+    async fn pass(&self) {
+        let abandoned = Duration::from_secs(muster_store::idempotency::ABANDONED_AFTER_SECS.unsigned_abs());
+        let batch: Vec<Pending> = self.lock().drain(..).collect();
+        let mut keep = Vec::new();
+        let mut down = false;
+        for mut p in batch {
+            if p.claimed_at.elapsed() >= abandoned {
+                continue;
+            }
+            if down {
+                keep.push(p);
+                continue;
+            }
+            match self.store.idempotency_abort(&p.claim).await {
+                // still unreachable: the rest wait for the next pass
+                Err(_) => {
+                    down = true;
+                    keep.push(p);
+                }
+                Ok(true) => tracing::info!("idempotency key released after the database came back"),
+                Ok(false) => {
+                    if p.answered.get_or_insert_with(Instant::now).elapsed() < LATE_CLAIM {
+                        keep.push(p);
+                    }
+                }
+            }
+        }
+        let mut pending = self.lock();
+        for p in keep.into_iter().rev() {
+            pending.push_front(p);
         }
     }
 }

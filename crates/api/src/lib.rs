@@ -128,6 +128,8 @@ pub struct Shared {
     pub flags: Arc<flags::Flags>,
     /// The audit trail of personal data, written off the request path.
     pub audit: Arc<audit::AuditLog>,
+    /// Idempotency claims to release when the database answers again.
+    pub releases: Arc<idempotency::Releases>,
 }
 
 impl AppState {
@@ -136,8 +138,10 @@ impl AppState {
         let flags = Arc::new(flags::Flags::new(store.clone(), metrics.clone()));
         let audit =
             Arc::new(audit::AuditLog::new(store.clone(), metrics.clone(), audit::DEFAULT_RETENTION, build.label()));
+        let releases = idempotency::Releases::new(store.clone());
         AppState(Arc::new(Shared {
             store,
+            releases,
             build: Arc::new(build),
             draining: Arc::new(AtomicBool::new(false)),
             request_timeout: Duration::from_secs(30),
