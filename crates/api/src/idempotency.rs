@@ -4,8 +4,8 @@
 //! request runs (a concurrent retry gets 409, not a second row), runs it, and keeps the
 //! response so a retry with the same key and body gets it back byte for byte. The same key
 //! with another body or path is a client bug: 422. Server errors release the key, so a
-//! retry really retries; when the release itself fails (the database is down), it is
-//! retried every second until the database answers (see [`release_later`]).
+//! retry really retries: at once, or after a 503 (a dependency away) and when the release
+//! itself fails, by [`Releases`] within a second of the database answering.
 
 use crate::AppState;
 use crate::edge::Next;
@@ -91,6 +91,13 @@ pub async fn layer(State(st): State<AppState>, req: Request, next: Next) -> Resp
             let run = next.run(Request::from_parts(parts, Body::from(bytes)));
             let resp = muster_store::idempotency::CURRENT.scope(claim.clone(), run).await;
             let status = resp.status();
+            if status == StatusCode::SERVICE_UNAVAILABLE {
+                // a dependency is away: releasing now would likely wait out another timeout
+                // before the client hears anything; the worker releases it within a second of
+                // the database answering
+                st.releases.add(claim, claimed_at);
+                return resp;
+            }
             if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 if let Err(e) = st.store.idempotency_abort(&claim).await {
                     tracing::warn!(error = %e, "could not release an idempotency key; retrying in the background");
