@@ -92,6 +92,28 @@ fn host_port(url: &str) -> &str {
     rest.split('/').next().unwrap_or(rest)
 }
 
+/// Connection settings of the stores behind the proxy: 4 connections, 1 s to get one, 1 s a
+/// statement.
+const ACQUIRE: Duration = Duration::from_secs(1);
+const STATEMENT: Duration = Duration::from_secs(1);
+
+/// A migrated schema of its own: a store straight to PostgreSQL (to check what was
+/// written), the proxy, and a store through it.
+async fn behind_a_black_hole() -> (PgStore, BlackHole, Arc<dyn Store>) {
+    let (direct, url, schema) = muster_store_postgres::testing::fresh_schema(None).await;
+    let upstream = tokio::net::lookup_host(host_port(&url)).await.unwrap().next().unwrap();
+    let hole = BlackHole::start(upstream).await;
+    let proxied = url.replace(host_port(&url), &hole.addr.to_string());
+    let settings = PgSettings {
+        max_connections: 4,
+        acquire_timeout: ACQUIRE,
+        statement_timeout: Some(STATEMENT),
+        schema: Some(schema),
+        observe: None,
+    };
+    (direct, hole, Arc::new(PgStore::connect(&proxied, &settings).unwrap()))
+}
+
 fn volunteer(email: &str) -> NewVolunteer {
     let v = serde_json::json!({"first_name": "Hang", "last_name": "Test", "email": email});
     NewVolunteer::from_json(v.as_object().unwrap()).unwrap()
@@ -99,19 +121,7 @@ fn volunteer(email: &str) -> NewVolunteer {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_that_stops_answering_is_refused_in_bounded_time_and_comes_back() {
-    let (direct, url, schema) = muster_store_postgres::testing::fresh_schema(None).await;
-    let upstream = tokio::net::lookup_host(host_port(&url)).await.unwrap().next().unwrap();
-    let hole = BlackHole::start(upstream).await;
-    let proxied = url.replace(host_port(&url), &hole.addr.to_string());
-    let (acquire, statement) = (Duration::from_secs(1), Duration::from_secs(1));
-    let settings = PgSettings {
-        max_connections: 4,
-        acquire_timeout: acquire,
-        statement_timeout: Some(statement),
-        schema: Some(schema),
-        observe: None,
-    };
-    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&proxied, &settings).unwrap());
+    let (direct, hole, store) = behind_a_black_hole().await;
     let c = muster_store::testing::candidate(&*store, "Through the proxy").await;
     // two connections open and idle, so the hang catches some mid-query and some connecting
     let (a, b) = tokio::join!(store.get_candidate(c.id), store.ping());
@@ -119,7 +129,7 @@ async fn a_database_that_stops_answering_is_refused_in_bounded_time_and_comes_ba
     b.unwrap();
 
     hole.hang();
-    let bound = acquire + statement + Duration::from_millis(500) + SLACK;
+    let bound = ACQUIRE + STATEMENT + Duration::from_millis(500) + SLACK;
     let started = Instant::now();
     // more callers than connections: some wait for a slot, some for a connect, some for
     // an answer on a connection that was open; reads and writes alike
@@ -164,18 +174,7 @@ async fn a_database_that_stops_answering_is_refused_in_bounded_time_and_comes_ba
 /// abandoned a minute later.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotent_write_cut_off_by_a_hang_goes_through_soon_after_and_once() {
-    let (direct, url, schema) = muster_store_postgres::testing::fresh_schema(None).await;
-    let upstream = tokio::net::lookup_host(host_port(&url)).await.unwrap().next().unwrap();
-    let hole = BlackHole::start(upstream).await;
-    let proxied = url.replace(host_port(&url), &hole.addr.to_string());
-    let settings = PgSettings {
-        max_connections: 4,
-        acquire_timeout: Duration::from_secs(1),
-        statement_timeout: Some(Duration::from_secs(1)),
-        schema: Some(schema),
-        observe: None,
-    };
-    let store: Arc<dyn Store> = Arc::new(PgStore::connect(&proxied, &settings).unwrap());
+    let (direct, hole, store) = behind_a_black_hole().await;
     let app = support::spawn_with(store.clone(), support::Options::default()).await;
     let body = serde_json::json!({"first_name": "Cut", "last_name": "Off", "email": "cut-off@example.org"});
     let key = [("idempotency-key", "cut-off-1")];
