@@ -181,11 +181,6 @@ impl Releases {
         }
     }
 
-    /// Claims waiting for release.
-    pub fn pending(&self) -> usize {
-        self.lock().len()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::VecDeque<Pending>> {
         self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }

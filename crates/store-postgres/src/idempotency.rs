@@ -3,10 +3,9 @@
 
 use crate::errors::map_err;
 use chrono::Utc;
-use muster_store::idempotency::{TAKEN_OVER, decide};
-use muster_store::{Claim, IdempotencyBegin, IdempotencyKey, Result, StoreError, StoredResponse};
+use muster_store::idempotency::decide;
+use muster_store::{Claim, IdempotencyBegin, Result, StoreError};
 use sqlx::PgConnection;
-use sqlx::types::Json;
 
 pub async fn begin(conn: &mut PgConnection, claim: &Claim, fingerprint: &str) -> Result<IdempotencyBegin> {
     let (key, now) = (&claim.key, Utc::now());
@@ -56,47 +55,4 @@ pub async fn begin(conn: &mut PgConnection, claim: &Claim, fingerprint: &str) ->
     Ok(if taken.rows_affected() == 1 { IdempotencyBegin::Claimed } else { IdempotencyBegin::InProgress })
 }
 
-pub async fn complete(conn: &mut PgConnection, key: &IdempotencyKey, response: &StoredResponse) -> Result<()> {
-    sqlx::query("UPDATE idempotency_keys SET response = $3 WHERE principal = $1 AND key = $2")
-        .bind(&key.principal)
-        .bind(&key.key)
-        .bind(Json(response))
-        .execute(&mut *conn)
-        .await
-        .map_err(map_err)?;
-    Ok(())
-}
-
-pub async fn abort(conn: &mut PgConnection, claim: &Claim) -> Result<bool> {
-    let released = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE principal = $1 AND key = $2 AND claim = $3 \
-         AND response IS NULL AND resource IS NULL",
-    )
-    .bind(&claim.key.principal)
-    .bind(&claim.key.key)
-    .bind(claim.token)
-    .execute(&mut *conn)
-    .await
-    .map_err(map_err)?;
-    Ok(released.rows_affected() == 1)
-}
-
-/// Records, inside the caller's transaction, what the current request (if it carries an
-/// Idempotency-Key) wrote: the write and the record commit or vanish together. A request
-/// whose claim was taken over meanwhile fails here, and its write with it.
-pub async fn mark(conn: &mut sqlx::PgConnection, resource: &str) -> Result<()> {
-    let Some(claim) = muster_store::idempotency::current() else { return Ok(()) };
-    let marked =
-        sqlx::query("UPDATE idempotency_keys SET resource = $3 WHERE principal = $1 AND key = $2 AND claim = $4")
-            .bind(&claim.key.principal)
-            .bind(&claim.key.key)
-            .bind(resource)
-            .bind(claim.token)
-            .execute(conn)
-            .await
-            .map_err(map_err)?;
-    if marked.rows_affected() == 0 {
-        return Err(StoreError::Conflict(TAKEN_OVER.into()));
-    }
-    Ok(())
-}
+muster_store::idempotency_statements!(sqlx::Postgres, sqlx::PgConnection, crate::errors::map_err);

@@ -101,7 +101,7 @@ macro_rules! on_conn {
     ($store:ident, $op:path $(, $arg:expr)* $(,)?) => {{
         let mut conn = $store.pool.acquire().await?;
         let started = std::time::Instant::now();
-        let result = $store.bounded($op(&mut conn, $($arg),*)).await;
+        let result = $store.bounded($op(&mut *conn, $($arg),*)).await;
         $store.timed(started);
         conn.settle(result)
     }};

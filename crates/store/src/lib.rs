@@ -28,6 +28,8 @@ mod sql_audit;
 #[cfg(feature = "sql")]
 pub mod sql_batch;
 #[cfg(feature = "sql")]
+mod sql_idempotency;
+#[cfg(feature = "sql")]
 mod sql_import;
 #[cfg(feature = "sql")]
 pub mod sql_migrate;
